@@ -135,7 +135,9 @@ def cmd_render(args: argparse.Namespace) -> int:
             }
         )
     else:
-        _console().print(_models_table(models, f"rendered {args.dest} for {spec.distribution} {spec.version}"))
+        _console().print(
+            _models_table(models, f"rendered {args.dest} for {spec.distribution} {spec.version}")
+        )
     return 0
 
 
