@@ -102,21 +102,22 @@ def _facts(args: argparse.Namespace) -> tuple[gpus.HostFacts | None, str]:
     return load_host_facts(args.host_facts), str(args.host_facts)
 
 
+def _report(
+    fmt: str, models: list[repository.Model], where: Path, verb: str, spec: engine_args.EngineArgSpec
+) -> None:
+    engine = f"{spec.distribution} {spec.version}"
+    if fmt == "json":
+        _print_json({"repository": str(where), "engine": engine, "models": _models_json(models)})
+    else:
+        _console().print(_models_table(models, f"{where}: {verb} for {engine}"))
+
+
 def cmd_validate(args: argparse.Namespace) -> int:
     spec = engine_args.load(args.engine, versions.load())
     facts, facts_source = _facts(args)
     models = repository.load_repository(args.src, args.model)
     repository.validate(models, spec, facts, facts_source)
-    if args.format == "json":
-        _print_json(
-            {
-                "repository": str(args.src),
-                "engine": f"{spec.distribution} {spec.version}",
-                "models": _models_json(models),
-            }
-        )
-    else:
-        _console().print(_models_table(models, f"{args.src}: valid for {spec.distribution} {spec.version}"))
+    _report(args.format, models, args.src, "valid", spec)
     return 0
 
 
@@ -124,20 +125,15 @@ def cmd_render(args: argparse.Namespace) -> int:
     spec = engine_args.load(args.engine, versions.load())
     facts, facts_source = _facts(args)
     models = repository.render(
-        args.src, args.dest, spec, facts=facts, facts_source=facts_source, force=args.force, only=args.model
+        args.src,
+        args.dest,
+        spec,
+        facts=facts,
+        facts_source=facts_source,
+        force=args.force,
+        only=args.model,
     )
-    if args.format == "json":
-        _print_json(
-            {
-                "repository": str(args.dest),
-                "engine": f"{spec.distribution} {spec.version}",
-                "models": _models_json(models),
-            }
-        )
-    else:
-        _console().print(
-            _models_table(models, f"rendered {args.dest} for {spec.distribution} {spec.version}")
-        )
+    _report(args.format, models, args.dest, "rendered", spec)
     return 0
 
 
