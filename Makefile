@@ -9,7 +9,29 @@ LOCK := requirements/lock.txt
 # Re-run setup whenever the lock or the package metadata changes.
 STAMP := $(VENV)/.installed
 
-.PHONY: help setup test lint lock engine-args clean
+# One host's stack (compose.yaml). PROFILE=gpu serves model_repository/ as rendered for this host on
+# NVIDIA's image; PROFILE=cpu serves the tiny test model on the CPU reference image.
+PROFILE ?= gpu
+BUILD := build
+CPU_IMAGE_REF := $(BUILD)/image-cpu.ref
+CPU_REPOSITORY := $(BUILD)/repo-cpu
+GPU_REPOSITORY := $(BUILD)/repo-gpu
+WEIGHTS := $(BUILD)/weights
+TINY_MODEL := tiny-llama
+# PROFILE=gpu: which models of model_repository/ this host serves (default: all of them).
+MODELS ?=
+# CAP_SYS_RESOURCE (bit 24 of the bounding set) lets the engine give containers unlimited memlock.
+MEMLOCK = $(shell if [ $$(( 0x$$(awk '/^CapBnd/ {print $$2}' /proc/self/status) >> 24 & 1 )) -eq 1 ] \
+	|| [ "$$(ulimit -Hl)" = unlimited ]; then echo -1; else echo $$(( $$(ulimit -Hl) * 1024 )); fi)
+# Every compose call gets every variable compose.yaml requires, so that `down` works in any state.
+COMPOSE_ENV = TRITON_IMAGE="$$($(BIN)/tritonfleet versions triton.image_ref)" \
+	TRITON_CPU_IMAGE="$$(cat $(CPU_IMAGE_REF) 2>/dev/null || echo unbuilt)" \
+	TRITONFLEET_MODEL_REPOSITORY="$(CURDIR)/$(if $(filter cpu,$(PROFILE)),$(CPU_REPOSITORY),$(GPU_REPOSITORY))" \
+	TRITONFLEET_WEIGHTS="$(CURDIR)/$(WEIGHTS)" \
+	TRITON_MEMLOCK="$(MEMLOCK)"
+COMPOSE = $(COMPOSE_ENV) docker compose --profile cpu
+
+.PHONY: help setup test test-unit lint lock engine-args docker image-cpu up down compose-env clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -23,10 +45,13 @@ $(STAMP): $(LOCK) pyproject.toml scripts/find-python
 	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation --editable .
 	@touch $@
 
-test: $(STAMP) ## Run the whole test suite (sets up first)
+test: $(STAMP) ## Run the whole suite, the CPU stack in Docker included (sets everything up)
 	@rc=0; $(BIN)/python -m pytest $(PYTEST_ARGS) || rc=$$?; \
 	  if [ $$rc -eq 5 ]; then echo "test: pytest collected no tests; that is a failure here" >&2; exit 1; fi; \
 	  exit $$rc
+
+test-unit: $(STAMP) ## Run only the tests that need no Docker (seconds)
+	$(BIN)/python -m pytest -m "not integration" $(PYTEST_ARGS)
 
 lint: $(STAMP) ## Run ruff (lint + format check) and yamllint
 	$(BIN)/ruff check .
@@ -36,13 +61,45 @@ lint: $(STAMP) ## Run ruff (lint + format check) and yamllint
 lock: ## Re-resolve requirements/lock.txt from pyproject.toml (needs network)
 	@python=$$(scripts/find-python); tmp=$$(mktemp -d); \
 	  "$$python" -m venv $$tmp && $$tmp/bin/pip install --quiet pip-tools && \
-	  $$tmp/bin/pip-compile --quiet --allow-unsafe --generate-hashes --strip-extras --extra dev \
-	    --no-emit-index-url --no-emit-find-links --custom-compile-command "make lock" \
+	  CUSTOM_COMPILE_COMMAND="make lock" $$tmp/bin/pip-compile --quiet --allow-unsafe --generate-hashes \
+	    --strip-extras --extra dev --no-emit-index-url --no-emit-find-links \
 	    --output-file $(LOCK) pyproject.toml; \
 	  rm -rf $$tmp
 
 engine-args: $(STAMP) ## Re-extract the pinned vLLMs' engine-argument lists from their wheels (needs PyPI)
 	$(BIN)/tritonfleet engine-args
 
-clean: ## Remove .venv/ and caches
-	rm -rf $(VENV) .pytest_cache .ruff_cache src/*.egg-info
+docker: ## Install and start Docker Engine, Compose v2 and buildx when missing (Debian, root)
+	scripts/docker-setup
+
+image-cpu: $(STAMP) docker ## Build the CPU reference image (cached by content hash)
+	@mkdir -p $(BUILD)
+	scripts/build-image-cpu | tail -n 1 > $(CPU_IMAGE_REF).new
+	@mv $(CPU_IMAGE_REF).new $(CPU_IMAGE_REF); echo "image-cpu: $$(cat $(CPU_IMAGE_REF))"
+
+$(WEIGHTS)/$(TINY_MODEL): | $(STAMP)
+	@mkdir -p $(WEIGHTS)
+	$(BIN)/tritonfleet testmodel $@
+
+up: $(STAMP) ## Start the stack and wait until ready: PROFILE=gpu (default) or PROFILE=cpu
+ifeq ($(PROFILE),cpu)
+	$(MAKE) --no-print-directory image-cpu $(WEIGHTS)/$(TINY_MODEL)
+	$(BIN)/tritonfleet render model_repository $(CPU_REPOSITORY) --engine vllm-cpu --model $(TINY_MODEL) --force
+	$(COMPOSE) up --detach --wait --wait-timeout 600 triton-cpu
+else
+	@mkdir -p $(BUILD)
+	$(BIN)/tritonfleet facts --format json > $(BUILD)/host-facts.json
+	$(BIN)/tritonfleet render model_repository $(GPU_REPOSITORY) --host-facts $(BUILD)/host-facts.json \
+	  $(addprefix --model ,$(MODELS)) --force
+	$(COMPOSE) up --detach --wait --wait-timeout 1800 triton
+endif
+
+down: $(STAMP) ## Stop the stack and remove its containers and network
+	$(COMPOSE) down --remove-orphans --timeout 60
+
+compose-env: $(STAMP) ## Print the variables compose.yaml needs (KEY=VALUE), for `docker compose` by hand
+	@$(COMPOSE_ENV) env | grep -E '^(TRITON_IMAGE|TRITON_CPU_IMAGE|TRITONFLEET_MODEL_REPOSITORY|TRITONFLEET_WEIGHTS|TRITON_MEMLOCK)=' \
+	  | sort
+
+clean: ## Remove .venv/, build/ and caches
+	rm -rf $(VENV) $(BUILD) .pytest_cache .ruff_cache src/*.egg-info

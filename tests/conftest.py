@@ -10,9 +10,7 @@ import pytest
 
 from tritonfleet.cli import main
 
-ROOT = Path(__file__).resolve().parents[1]
-MODEL_REPOSITORY = ROOT / "model_repository"
-GPU_HOSTS = Path(__file__).resolve().parent / "fixtures" / "gpu-hosts"
+from helpers import MODEL_REPOSITORY
 
 
 @dataclass

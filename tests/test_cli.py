@@ -6,7 +6,7 @@ import json
 import subprocess
 import sys
 
-from conftest import GPU_HOSTS
+from helpers import GPU_HOSTS
 
 H100 = GPU_HOSTS / "h100-x1"
 

@@ -12,7 +12,7 @@ import pytest
 
 from tritonfleet import engine_args, repository, versions
 
-from conftest import GPU_HOSTS, MODEL_REPOSITORY
+from helpers import GPU_HOSTS, MODEL_REPOSITORY
 
 SMALL = "llama-3.1-8b-instruct"
 LARGE = "llama-3.3-70b-instruct"
@@ -89,6 +89,8 @@ def test_render_writes_an_identical_copy_and_reports_it(cli, tmp_path):
     assert report["models"][1]["gpus"] == 4
     # Staging folders are renamed into place or removed: nothing else is left beside DEST.
     assert sorted(p.name for p in tmp_path.iterdir()) == ["host-repo"]
+    # tritonserver runs as another user in its container and must be able to read the repository.
+    assert dest.stat().st_mode & 0o777 == 0o755
 
 
 def test_render_for_an_h100_host_takes_the_8b_model(cli, tmp_path):

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT
+from helpers import ROOT
 
 FIND_PYTHON = ROOT / "scripts" / "find-python"
 

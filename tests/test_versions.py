@@ -12,7 +12,7 @@ import yaml
 from tritonfleet import versions
 from tritonfleet.errors import InputError
 
-from conftest import ROOT
+from helpers import ROOT
 
 # Generated or third-party files that may legitimately carry these strings.
 EXEMPT = (

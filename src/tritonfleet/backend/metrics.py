@@ -1,0 +1,60 @@
+"""The `vllm:` metrics, exported through Triton's custom metrics API (port 8002 with nv_* metrics).
+
+Only built when the model's config sets REPORT_CUSTOM_METRICS to "true", as in the official backend.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import triton_python_backend_utils as pb_utils
+
+from tritonfleet.contract import COUNTERS, GAUGES, HISTOGRAMS
+
+
+class TritonMetrics:
+    def __init__(self, labels: dict[str, str]) -> None:
+        # Families are process-wide in Triton; keep references so they live as long as the model.
+        self._families: list[Any] = []
+        self._metrics: dict[str, Any] = {}
+        for name, description in COUNTERS.items():
+            self._add(name, description, pb_utils.MetricFamily.COUNTER, labels)
+        for name, description in GAUGES.items():
+            self._add(name, description, pb_utils.MetricFamily.GAUGE, labels)
+        for name, (description, buckets) in HISTOGRAMS.items():
+            self._add(name, description, pb_utils.MetricFamily.HISTOGRAM, labels, list(buckets))
+
+    def _add(
+        self, name: str, description: str, kind: Any, labels: dict[str, str], buckets: list | None = None
+    ):
+        family = pb_utils.MetricFamily(name=name, description=description, kind=kind)
+        self._families.append(family)
+        if buckets is None:
+            self._metrics[name] = family.Metric(labels=labels)
+        else:
+            self._metrics[name] = family.Metric(labels=labels, buckets=buckets)
+
+    def tokens(self, prompt: int, generated: int) -> None:
+        if prompt:
+            self._metrics["vllm:prompt_tokens_total"].increment(prompt)
+        if generated:
+            self._metrics["vllm:generation_tokens_total"].increment(generated)
+
+    def first_token(self, seconds: float) -> None:
+        self._metrics["vllm:time_to_first_token_seconds"].observe(seconds)
+
+    def inter_token(self, seconds: Sequence[float]) -> None:
+        for value in seconds:
+            self._metrics["vllm:time_per_output_token_seconds"].observe(value)
+
+    def finished(self, e2e_seconds: float, prompt_tokens: int, generation_tokens: int, n: int) -> None:
+        self._metrics["vllm:e2e_request_latency_seconds"].observe(e2e_seconds)
+        self._metrics["vllm:request_prompt_tokens"].observe(prompt_tokens)
+        self._metrics["vllm:request_generation_tokens"].observe(generation_tokens)
+        self._metrics["vllm:request_params_n"].observe(n)
+
+    def engine_state(self, running: int, waiting: int, kv_cache_usage: float) -> None:
+        self._metrics["vllm:num_requests_running"].set(running)
+        self._metrics["vllm:num_requests_waiting"].set(waiting)
+        self._metrics["vllm:kv_cache_usage_perc"].set(kv_cache_usage)

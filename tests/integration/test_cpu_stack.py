@@ -1,0 +1,234 @@
+"""The CPU reference stack end to end: compose, tritonserver, our vllm backend and a real vLLM engine.
+
+The stack comes up once (`make up PROFILE=cpu`); the last test takes it down and checks nothing is left.
+"""
+
+from __future__ import annotations
+
+import json
+import queue
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import requests
+import tritonclient.grpc as grpcclient
+from prometheus_client.parser import text_string_to_metric_families
+
+from cpu_stack import GREEDY, MODEL, PROMPTS, Stack, compose_resources, compose_run, container_health, make
+
+pytestmark = pytest.mark.integration
+TIMEOUT = 120  # seconds for one generation on two CPU cores, far above the few seconds it takes
+
+
+# --- clients -----------------------------------------------------------------------------------
+
+
+def generate(stack: Stack, prompt: str, sampling: dict | None = None, **flags: bool) -> requests.Response:
+    body: dict = {"text_input": prompt, **flags}
+    if sampling is not None:
+        body["sampling_parameters"] = json.dumps(sampling)
+    return requests.post(f"{stack.http}/v2/models/{MODEL}/generate", json=body, timeout=TIMEOUT)
+
+
+def generate_stream(stack: Stack, prompt: str, sampling: dict, **flags: bool) -> list[dict]:
+    body = {"text_input": prompt, "stream": True, "sampling_parameters": json.dumps(sampling), **flags}
+    events = []
+    with requests.post(
+        f"{stack.http}/v2/models/{MODEL}/generate_stream", json=body, timeout=TIMEOUT, stream=True
+    ) as response:
+        assert response.status_code == 200, response.text
+        for line in response.iter_lines(decode_unicode=True):
+            if line.startswith("data:"):
+                events.append(json.loads(line[len("data:") :]))
+    return events
+
+
+def grpc_stream(stack: Stack, prompt: str, sampling: dict) -> list[str]:
+    results: queue.Queue = queue.Queue()
+    client = grpcclient.InferenceServerClient(stack.grpc)
+    inputs = []
+    for name, value, datatype in (
+        ("text_input", np.array([prompt.encode()], dtype=np.object_), "BYTES"),
+        ("stream", np.array([True]), "BOOL"),
+        ("sampling_parameters", np.array([json.dumps(sampling).encode()], dtype=np.object_), "BYTES"),
+    ):
+        tensor = grpcclient.InferInput(name, [1], datatype)
+        tensor.set_data_from_numpy(value)
+        inputs.append(tensor)
+    client.start_stream(callback=lambda result, error: results.put((result, error)), stream_timeout=TIMEOUT)
+    try:
+        client.async_stream_infer(MODEL, inputs, request_id="grpc-1", enable_empty_final_response=True)
+        pieces = []
+        while True:
+            result, error = results.get(timeout=TIMEOUT)
+            assert error is None, error
+            response = result.get_response()
+            if response.outputs:
+                pieces.append(result.as_numpy("text_output")[0].decode())
+            if response.parameters["triton_final_response"].bool_param:
+                return pieces
+    finally:
+        client.stop_stream()
+        client.close()
+
+
+def vllm_counters(stack: Stack) -> dict[str, float]:
+    text = requests.get(stack.metrics, timeout=10).text
+    counters = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name.startswith("vllm:") and sample.labels == {"model": MODEL, "version": "1"}:
+                counters[sample.name] = sample.value
+    return counters
+
+
+def is_ready(stack: Stack) -> bool:
+    return requests.get(f"{stack.http}/v2/models/{MODEL}/ready", timeout=10).status_code == 200
+
+
+# --- the server --------------------------------------------------------------------------------
+
+
+def test_stack_is_ready_and_healthy(stack: Stack):
+    assert requests.get(f"{stack.http}/v2/health/ready", timeout=10).status_code == 200
+    assert is_ready(stack)
+    assert container_health("triton-cpu") == "healthy"
+
+
+def test_model_is_served_by_our_vllm_backend_as_decoupled(stack: Stack):
+    config = requests.get(f"{stack.http}/v2/models/{MODEL}/config", timeout=10).json()
+    assert config["backend"] == "vllm"
+    assert config["model_transaction_policy"]["decoupled"] is True
+
+
+# --- generation --------------------------------------------------------------------------------
+
+
+def test_generate_returns_text_with_the_prompt_prepended(stack: Stack):
+    response = generate(stack, PROMPTS[0], GREEDY)
+    assert response.status_code == 200, response.text
+    text = response.json()["text_output"]
+    assert text.startswith(PROMPTS[0])
+    assert len(text) > len(PROMPTS[0])
+
+
+def test_exclude_input_in_output_drops_the_prompt(stack: Stack):
+    with_prompt = generate(stack, PROMPTS[0], GREEDY).json()["text_output"]
+    without = generate(stack, PROMPTS[0], GREEDY, exclude_input_in_output=True).json()["text_output"]
+    assert with_prompt == PROMPTS[0] + without
+    assert not without.startswith(PROMPTS[0])
+
+
+@pytest.mark.parametrize("prompt", PROMPTS)
+def test_greedy_output_equals_vllm_offline_token_for_token(stack: Stack, reference: dict, prompt: str):
+    body = generate(
+        stack,
+        prompt,
+        GREEDY,
+        exclude_input_in_output=True,
+        return_logprobs=True,
+        return_num_input_tokens=True,
+    ).json()
+    token_ids = [int(next(iter(position))) for position in json.loads(body["logprobs"])]
+    assert token_ids == reference[prompt]["token_ids"]
+    assert body["text_output"] == reference[prompt]["text"]
+    assert body["num_input_tokens"] == len(reference[prompt]["prompt_token_ids"])
+
+
+def test_num_output_tokens_is_exact(stack: Stack):
+    body = generate(
+        stack, PROMPTS[1], GREEDY, return_num_output_tokens=True, return_finish_reason=True
+    ).json()
+    assert body["num_output_tokens"] == GREEDY["max_tokens"]
+    assert body["finish_reason"] == "length"
+
+
+def test_generate_stream_concatenates_to_the_non_streaming_text(stack: Stack):
+    events = generate_stream(stack, PROMPTS[1], GREEDY, return_num_output_tokens=True)
+    assert all("error" not in event for event in events), events
+    assert len(events) > 1  # it really streamed
+    streamed = "".join(event["text_output"] for event in events)
+    whole = generate(stack, PROMPTS[1], GREEDY, exclude_input_in_output=True).json()["text_output"]
+    assert streamed == whole
+    assert sum(event["num_output_tokens"] for event in events) == GREEDY["max_tokens"]
+
+
+def test_grpc_stream_returns_the_same_text(stack: Stack):
+    pieces = grpc_stream(stack, PROMPTS[2], GREEDY)
+    whole = generate(stack, PROMPTS[2], GREEDY, exclude_input_in_output=True).json()["text_output"]
+    assert len(pieces) > 1
+    assert "".join(pieces) == whole
+
+
+# --- bad requests ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("sampling_text", "message"),
+    [
+        ('{"max_tokens": 4', "sampling_parameters: malformed JSON"),
+        ('{"max_tokens": 4, "frobnicate": 1}', "frobnicate"),
+        ('{"max_tokens": 4, "lora_name": "no-such-adapter"}', "lora_name: 'no-such-adapter'"),
+    ],
+    ids=["malformed-json", "unknown-key", "unknown-lora"],
+)
+def test_bad_request_gets_an_error_and_the_server_stays_ready(stack: Stack, sampling_text: str, message: str):
+    body = {"text_input": PROMPTS[0], "sampling_parameters": sampling_text}
+    response = requests.post(f"{stack.http}/v2/models/{MODEL}/generate", json=body, timeout=TIMEOUT)
+    assert response.status_code == 400
+    assert message in response.json()["error"]
+    assert is_ready(stack)
+    assert generate(stack, PROMPTS[0], GREEDY).status_code == 200
+
+
+# --- metrics -----------------------------------------------------------------------------------
+
+
+def test_vllm_counters_rise_by_exactly_the_tokens_generated(stack: Stack, reference: dict):
+    before = vllm_counters(stack)
+    body = generate(
+        stack, PROMPTS[2], GREEDY, return_num_input_tokens=True, return_num_output_tokens=True
+    ).json()
+    after = vllm_counters(stack)
+    assert (
+        after["vllm:generation_tokens_total"] - before["vllm:generation_tokens_total"] == GREEDY["max_tokens"]
+    )
+    assert body["num_output_tokens"] == GREEDY["max_tokens"]
+    prompt_tokens = len(reference[PROMPTS[2]]["prompt_token_ids"])
+    assert after["vllm:prompt_tokens_total"] - before["vllm:prompt_tokens_total"] == prompt_tokens
+    assert after["vllm:request_generation_tokens_count"] - before["vllm:request_generation_tokens_count"] == 1
+    assert after["vllm:request_generation_tokens_sum"] - before["vllm:request_generation_tokens_sum"] == 24
+    # The gauges the official backend lacks are exported too.
+    for gauge in ("vllm:num_requests_running", "vllm:num_requests_waiting", "vllm:kv_cache_usage_perc"):
+        assert gauge in after
+
+
+# --- a model that cannot load ------------------------------------------------------------------
+
+
+def test_unknown_model_json_key_fails_the_load_naming_it(stack: Stack, tmp_path: Path):
+    repository = tmp_path / "repo"
+    shutil.copytree(stack.repository, repository)
+    engine_file = repository / MODEL / "1" / "model.json"
+    engine_args = json.loads(engine_file.read_text())
+    engine_args["frobnicate_the_cache"] = True
+    engine_file.write_text(json.dumps(engine_args))
+    command = ["tritonserver", "--model-repository=/bad-models", "--model-control-mode=none",
+               "--strict-readiness=true", "--disable-auto-complete-config"]  # fmt: skip
+    done = compose_run(command, {repository: "/bad-models"}, timeout=300)
+    log = done.stdout + done.stderr
+    assert done.returncode != 0
+    assert "unknown engine argument(s) frobnicate_the_cache" in log
+    assert "failed to load 'tiny-llama'" in log
+
+
+# --- last: down leaves nothing behind ----------------------------------------------------------
+
+
+def test_zz_compose_down_leaves_no_container_or_network(stack: Stack):
+    assert compose_resources()["container"], "the stack should be up before this test"
+    stopped = make("down")
+    assert stopped.returncode == 0, stopped.stderr
+    assert compose_resources() == {"container": [], "network": []}
