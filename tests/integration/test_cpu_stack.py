@@ -8,6 +8,8 @@ from __future__ import annotations
 import json
 import queue
 import shutil
+import subprocess
+import time
 from pathlib import Path
 
 import numpy as np
@@ -45,9 +47,7 @@ def generate_stream(stack: Stack, prompt: str, sampling: dict, **flags: bool) ->
     return events
 
 
-def grpc_stream(stack: Stack, prompt: str, sampling: dict) -> list[str]:
-    results: queue.Queue = queue.Queue()
-    client = grpcclient.InferenceServerClient(stack.grpc)
+def grpc_inputs(prompt: str, sampling: dict) -> list[grpcclient.InferInput]:
     inputs = []
     for name, value, datatype in (
         ("text_input", np.array([prompt.encode()], dtype=np.object_), "BYTES"),
@@ -57,8 +57,15 @@ def grpc_stream(stack: Stack, prompt: str, sampling: dict) -> list[str]:
         tensor = grpcclient.InferInput(name, [1], datatype)
         tensor.set_data_from_numpy(value)
         inputs.append(tensor)
+    return inputs
+
+
+def grpc_stream(stack: Stack, prompt: str, sampling: dict) -> list[str]:
+    results: queue.Queue = queue.Queue()
+    client = grpcclient.InferenceServerClient(stack.grpc)
     client.start_stream(callback=lambda result, error: results.put((result, error)), stream_timeout=TIMEOUT)
     try:
+        inputs = grpc_inputs(prompt, sampling)
         client.async_stream_infer(MODEL, inputs, request_id="grpc-1", enable_empty_final_response=True)
         pieces = []
         while True:
@@ -162,6 +169,35 @@ def test_grpc_stream_returns_the_same_text(stack: Stack):
     assert "".join(pieces) == whole
 
 
+def test_cancelling_a_grpc_stream_stops_generation(stack: Stack):
+    # The longest generation the model allows, so that it is still running when the client cancels.
+    longest = {"temperature": 0, "max_tokens": 480, "ignore_eos": True}
+    before = vllm_counters(stack)
+    results: queue.Queue = queue.Queue()
+    client = grpcclient.InferenceServerClient(stack.grpc)
+    client.start_stream(callback=lambda result, error: results.put((result, error)), stream_timeout=TIMEOUT)
+    client.async_stream_infer(MODEL, grpc_inputs(PROMPTS[0], longest), request_id="to-cancel")
+    first, error = results.get(timeout=TIMEOUT)
+    assert error is None and first.as_numpy("text_output") is not None
+    client.stop_stream(cancel_requests=True)
+    client.close()
+    # The engine aborts the request: the token counter settles well short of max_tokens.
+    previous, settled = None, None
+    for _ in range(30):
+        generated = (
+            vllm_counters(stack)["vllm:generation_tokens_total"] - before["vllm:generation_tokens_total"]
+        )
+        if generated == previous:
+            settled = generated
+            break
+        previous = generated
+        time.sleep(1)
+    assert settled is not None, "generation did not stop after the cancel"
+    assert 0 < settled < longest["max_tokens"]
+    assert is_ready(stack)
+    assert generate(stack, PROMPTS[0], GREEDY).status_code == 200
+
+
 # --- bad requests ------------------------------------------------------------------------------
 
 
@@ -227,8 +263,16 @@ def test_unknown_model_json_key_fails_the_load_naming_it(stack: Stack, tmp_path:
 # --- last: down leaves nothing behind ----------------------------------------------------------
 
 
-def test_zz_compose_down_leaves_no_container_or_network(stack: Stack):
-    assert compose_resources()["container"], "the stack should be up before this test"
+def test_zz_stop_is_graceful_and_down_leaves_no_container_or_network(stack: Stack):
+    containers = compose_resources()["container"]
+    assert len(containers) == 1, "the stack should be up before this test"
+    # SIGTERM reaches tritonserver through init; it unloads the model, whose finalize stops the engine.
+    stop = subprocess.run(["docker", "stop", "--time", "60", containers[0]], capture_output=True, text=True)
+    assert stop.returncode == 0, stop.stderr
+    log = subprocess.run(["docker", "logs", containers[0]], capture_output=True, text=True).stderr
+    assert f"vllm backend: {MODEL} v1 stopped" in log
+    state = ["docker", "inspect", "--format", "{{.State.ExitCode}}", containers[0]]
+    assert subprocess.run(state, capture_output=True, text=True, check=True).stdout.strip() == "0"
     stopped = make("down")
     assert stopped.returncode == 0, stopped.stderr
     assert compose_resources() == {"container": [], "network": []}
