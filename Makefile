@@ -3,6 +3,9 @@ SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
 .DEFAULT_GOAL := help
 
+# Ports and the bind address of one host's stack (also read by compose).
+include .env
+
 VENV := .venv
 BIN := $(VENV)/bin
 LOCK := requirements/lock.txt
@@ -31,7 +34,11 @@ COMPOSE_ENV = TRITON_IMAGE="$$($(BIN)/tritonfleet versions triton.image_ref)" \
 	TRITON_MEMLOCK="$(MEMLOCK)"
 COMPOSE = $(COMPOSE_ENV) docker compose --profile cpu
 
-.PHONY: help setup test test-unit lint lock engine-args docker image-cpu up down compose-env clean
+# bench-overhead: vLLM's own OpenAI server, beside Triton, from the same image.
+BENCH_VLLM_PORT := 8100
+BENCH_VLLM_CONTAINER := tritonfleet-bench-vllm
+
+.PHONY: help setup test test-unit lint bench-overhead lock engine-args docker image-cpu up down compose-env clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -96,6 +103,20 @@ endif
 
 down: $(STAMP) ## Stop the stack and remove its containers and network
 	$(COMPOSE) down --remove-orphans --timeout 60
+
+bench-overhead: PROFILE = cpu
+bench-overhead: $(STAMP) ## Benchmark Triton + our backend against vLLM's own server (CPU image)
+	$(MAKE) --no-print-directory up PROFILE=cpu >/dev/null
+	docker rm --force $(BENCH_VLLM_CONTAINER) >/dev/null 2>&1 || true
+	$(COMPOSE) run --rm --detach --no-deps --name $(BENCH_VLLM_CONTAINER) \
+	  --publish $(TRITON_BIND_ADDRESS):$(BENCH_VLLM_PORT):$(BENCH_VLLM_PORT) \
+	  --volume $(CURDIR)/$(CPU_REPOSITORY)/$(TINY_MODEL)/1/model.json:/tmp/engine.yaml:ro \
+	  triton-cpu python3 -m vllm.entrypoints.openai.api_server --config /tmp/engine.yaml \
+	  --host 0.0.0.0 --port $(BENCH_VLLM_PORT)
+	@rc=0; $(BIN)/python bench/overhead.py --triton http://$(TRITON_BIND_ADDRESS):$(TRITON_HTTP_PORT) \
+	  --vllm http://$(TRITON_BIND_ADDRESS):$(BENCH_VLLM_PORT) \
+	  --engine-json $(CPU_REPOSITORY)/$(TINY_MODEL)/1/model.json $(BENCH_ARGS) || rc=$$?; \
+	  docker rm --force $(BENCH_VLLM_CONTAINER) >/dev/null; $(MAKE) --no-print-directory down PROFILE=cpu >/dev/null 2>&1; exit $$rc
 
 compose-env: $(STAMP) ## Print the variables compose.yaml needs (KEY=VALUE), for `docker compose` by hand
 	@$(COMPOSE_ENV) env | grep -E '^(TRITON_IMAGE|TRITON_CPU_IMAGE|TRITONFLEET_MODEL_REPOSITORY|TRITONFLEET_WEIGHTS|TRITON_MEMLOCK)=' \

@@ -5,7 +5,7 @@ Only built when the model's config sets REPORT_CUSTOM_METRICS to "true", as in t
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import time
 from typing import Any
 
 import triton_python_backend_utils as pb_utils
@@ -18,6 +18,9 @@ class TritonMetrics:
         # Families are process-wide in Triton; keep references so they live as long as the model.
         self._families: list[Any] = []
         self._metrics: dict[str, Any] = {}
+        self._queue: tuple[int, int] | None = None
+        self._kv_usage: float | None = None
+        self._kv_set_at = 0.0
         for name, description in COUNTERS.items():
             self._add(name, description, pb_utils.MetricFamily.COUNTER, labels)
         for name, description in GAUGES.items():
@@ -44,9 +47,9 @@ class TritonMetrics:
     def first_token(self, seconds: float) -> None:
         self._metrics["vllm:time_to_first_token_seconds"].observe(seconds)
 
-    def inter_token(self, seconds: Sequence[float]) -> None:
-        for value in seconds:
-            self._metrics["vllm:time_per_output_token_seconds"].observe(value)
+    def time_per_output_token(self, seconds: float) -> None:
+        # One observation per request (its mean), not one per token, to keep updates off the token path.
+        self._metrics["vllm:time_per_output_token_seconds"].observe(seconds)
 
     def finished(self, e2e_seconds: float, prompt_tokens: int, generation_tokens: int, n: int) -> None:
         self._metrics["vllm:e2e_request_latency_seconds"].observe(e2e_seconds)
@@ -55,6 +58,14 @@ class TritonMetrics:
         self._metrics["vllm:request_params_n"].observe(n)
 
     def engine_state(self, running: int, waiting: int, kv_cache_usage: float) -> None:
-        self._metrics["vllm:num_requests_running"].set(running)
-        self._metrics["vllm:num_requests_waiting"].set(waiting)
-        self._metrics["vllm:kv_cache_usage_perc"].set(kv_cache_usage)
+        """Called every engine step: only changes go to the server, the cache usage at most once a second
+        unless the queue changed (so an idle engine always ends with fresh values)."""
+        now = time.monotonic()
+        queue_changed = (running, waiting) != self._queue
+        if queue_changed:
+            self._metrics["vllm:num_requests_running"].set(running)
+            self._metrics["vllm:num_requests_waiting"].set(waiting)
+            self._queue = (running, waiting)
+        if kv_cache_usage != self._kv_usage and (queue_changed or now - self._kv_set_at >= 1.0):
+            self._metrics["vllm:kv_cache_usage_perc"].set(kv_cache_usage)
+            self._kv_usage, self._kv_set_at = kv_cache_usage, now

@@ -39,6 +39,8 @@ BOOL_INPUTS = tuple(name for name, kind in INPUTS.items() if kind == "TYPE_BOOL"
 LORA_FILE = "multi_lora.json"
 # How long finalize waits for in-flight requests; tritonserver's --exit-timeout-secs bounds it too.
 DRAIN_SECONDS = 30.0
+# How often a streaming request asks whether its client cancelled it.
+CANCEL_CHECK_SECONDS = 0.1
 
 
 def _input(request: Any, name: str) -> Any:
@@ -179,36 +181,32 @@ class TritonPythonModel:
         except (TypeError, ValueError) as exc:
             sender.send(_error(f"sampling_parameters: {exc}"), flags=FINAL)
             return
-        # Deltas let one loop serve both modes and time every token.
+        # Deltas let one loop serve both modes; the engine sends one per step.
         params.output_kind = RequestOutputKind.DELTA
-        start = last = time.monotonic()
+        start = time.monotonic()
         first_token_at: float | None = None
         prompt_tokens: int | None = None
         generated = 0
+        finished = False
+        cancel_checked_at = start
         text: list[str] = []
         logprobs: list[dict[str, dict[str, Any]]] = []
         try:
             async for output in self.engine.generate(req.prompt, params, request_id, lora_request=lora):
-                if sender.is_cancelled():
-                    await self.engine.abort(request_id)
-                    sender.send(_error("request cancelled", pb_utils.TritonError.CANCELLED), flags=FINAL)
-                    return
                 now = time.monotonic()
+                if now - cancel_checked_at >= CANCEL_CHECK_SECONDS:
+                    # is_cancelled() is a round trip to the server: ask a few times a second, not per token.
+                    cancel_checked_at = now
+                    if sender.is_cancelled():
+                        await self.engine.abort(request_id)
+                        sender.send(_error("request cancelled", pb_utils.TritonError.CANCELLED), flags=FINAL)
+                        return
                 completion = output.outputs[0]
                 new = len(completion.token_ids)
                 if prompt_tokens is None:
                     prompt_tokens = len(output.prompt_token_ids or [])
-                    if self.metrics:
-                        self.metrics.tokens(prompt_tokens, 0)
-                if new and self.metrics:
-                    if first_token_at is None:
-                        self.metrics.first_token(now - start)
-                    else:
-                        self.metrics.inter_token([(now - last) / new] * new)
-                    self.metrics.tokens(0, new)
                 if new and first_token_at is None:
                     first_token_at = now
-                last = now
                 generated += new
                 step_logprobs = _logprobs_json(completion.logprobs)
                 if req.stream:
@@ -237,12 +235,28 @@ class TritonPythonModel:
                             generated,
                         )
                         sender.send(self._response(step, req.outputs), flags=FINAL)
-            if self.metrics:
-                self.metrics.finished(time.monotonic() - start, prompt_tokens or 0, generated, params.n)
+            finished = True
         except Exception as exc:  # one request's failure must not take the model down
             pb_utils.Logger.log_error(f"vllm backend: request {request_id} failed: {exc!r}")
             await self.engine.abort(request_id)
             sender.send(_error(f"generation failed: {exc}"), flags=FINAL)
+        finally:
+            if self.metrics:
+                # Once per request, not per token: every metric update is a round trip to the server.
+                self._record(start, first_token_at, prompt_tokens or 0, generated, params.n, finished)
+
+    def _record(
+        self, start: float, first_token_at: float | None, prompt: int, generated: int, n: int, finished: bool
+    ) -> None:
+        assert self.metrics is not None
+        end = time.monotonic()
+        self.metrics.tokens(prompt, generated)  # what the engine did, even for a cancelled request
+        if first_token_at is not None:
+            self.metrics.first_token(first_token_at - start)
+        if finished:
+            self.metrics.finished(end - start, prompt, generated, n)
+            if first_token_at is not None and generated > 1:
+                self.metrics.time_per_output_token((end - first_token_at) / (generated - 1))
 
     # --- shutdown ------------------------------------------------------------------------------
 
