@@ -23,6 +23,8 @@ import requests
 from rich.console import Console
 from rich.table import Table
 
+from tritonfleet.readiness import wait_until_ok
+
 PROMPTS = [
     f"{opening} {subject}"
     for opening in ("Once upon a time", "The report says that", "In the morning", "Write about")
@@ -109,18 +111,6 @@ def run(server: str, send, concurrency: int, repeat: int) -> Run:
     return Run(server, time.perf_counter() - start, samples)
 
 
-def wait_ready(url: str, path: str, timeout: float = 600) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if requests.get(f"{url}{path}", timeout=3).status_code == 200:
-                return
-        except requests.ConnectionError:
-            pass
-        time.sleep(2)
-    raise TimeoutError(f"{url}{path} not ready after {timeout} s")
-
-
 def _ms(values: list[float]) -> float:
     return statistics.median(values) * 1000
 
@@ -176,8 +166,8 @@ def main() -> int:
     # vLLM serves the model under its path unless told otherwise, as the backend's model.json gives it.
     served_model = json.loads(args.engine_json.read_text())["model"]
 
-    wait_ready(args.triton, f"/v2/models/{args.model}/ready")
-    wait_ready(args.vllm, "/health")
+    wait_until_ok(f"{args.triton}/v2/models/{args.model}/ready", timeout=600)
+    wait_until_ok(f"{args.vllm}/health", timeout=600)
 
     def to_triton(prompt: str) -> Sample:
         return triton_request(args.triton, args.model, prompt, args.max_tokens, args.timeout)

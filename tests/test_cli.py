@@ -6,6 +6,10 @@ import json
 import subprocess
 import sys
 
+import pytest
+
+from tritonfleet.readiness import wait_until_ok
+
 from helpers import GPU_HOSTS
 
 H100 = GPU_HOSTS / "h100-x1"
@@ -69,3 +73,12 @@ def test_facts_non_numeric_memory(cli, tmp_path):
     result = cli("facts", "--query-csv", bad)
     assert result.code == 2
     assert "memory.total [MiB]: not a whole number of MiB: 'lots MiB'" in result.err
+
+
+def test_wait_until_ok_names_the_url_and_gives_up():
+    # Port 9 on loopback (discard) has no listener here: connection refused at once.
+    url = "http://127.0.0.1:9/v2/health/ready"
+    with pytest.raises(
+        TimeoutError, match=r"127.0.0.1:9/v2/health/ready: not ready after 0.3 s \(last: ConnectionError\)"
+    ):
+        wait_until_ok(url, timeout=0.3, interval=0.1)

@@ -11,7 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from cpu_stack import GREEDY, MODEL, PROMPTS, Stack, compose_run, dotenv, make, wait_ready
+from tritonfleet.readiness import wait_until_ok
+
+from cpu_stack import GREEDY, MODEL, PROMPTS, READY_TIMEOUT, Stack, compose_run, dotenv, make
 from helpers import ROOT
 
 
@@ -31,7 +33,7 @@ def stack() -> Iterator[Stack]:
         repository=ROOT / "build" / "repo-cpu",
         weights=ROOT / "build" / "weights",
     )
-    wait_ready(running.http)
+    wait_until_ok(f"{running.http}/v2/health/ready", READY_TIMEOUT)
     yield running
     make("down")
 

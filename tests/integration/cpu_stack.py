@@ -4,11 +4,8 @@ from __future__ import annotations
 
 import os
 import subprocess
-import time
 from dataclasses import dataclass
 from pathlib import Path
-
-import requests
 
 from helpers import ROOT
 
@@ -51,18 +48,6 @@ def make(*targets: str, timeout: float = 3600) -> subprocess.CompletedProcess[st
     return subprocess.run(
         ["make", "--no-print-directory", *targets], cwd=ROOT, capture_output=True, text=True, timeout=timeout
     )
-
-
-def wait_ready(url: str, timeout: float = READY_TIMEOUT) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if requests.get(f"{url}/v2/health/ready", timeout=3).status_code == 200:
-                return
-        except requests.ConnectionError:
-            pass
-        time.sleep(2)
-    raise TimeoutError(f"{url} not ready after {timeout} s")
 
 
 def compose_resources() -> dict[str, list[str]]:
