@@ -86,6 +86,40 @@ def _engine_state_logger(metrics: TritonMetrics) -> type[StatLoggerBase]:
     return EngineStateLogger
 
 
+class _Usage:
+    """One request's token counts and timings, sent to the metrics once, when the request ends.
+
+    Once per request rather than per token: every metric update is a round trip to the server.
+    """
+
+    def __init__(self, metrics: TritonMetrics | None, n: int) -> None:
+        self.metrics, self.n = metrics, n
+        self.start = time.monotonic()
+        self.first_token_at: float | None = None
+        self.prompt = 0
+        self.generated = 0
+        self.recorded = False
+
+    def step(self, now: float, prompt_tokens: int, new_tokens: int) -> None:
+        self.prompt = self.prompt or prompt_tokens
+        if new_tokens and self.first_token_at is None:
+            self.first_token_at = now
+        self.generated += new_tokens
+
+    def record(self, finished: bool) -> None:
+        if self.recorded or self.metrics is None:
+            return
+        self.recorded = True
+        end = time.monotonic()
+        self.metrics.tokens(self.prompt, self.generated)  # what the engine did, even when cancelled
+        if self.first_token_at is not None:
+            self.metrics.first_token(self.first_token_at - self.start)
+        if finished:
+            self.metrics.finished(end - self.start, self.prompt, self.generated, self.n)
+            if self.first_token_at is not None and self.generated > 1:
+                self.metrics.time_per_output_token((end - self.first_token_at) / (self.generated - 1))
+
+
 class TritonPythonModel:
     def initialize(self, args: dict[str, str]) -> None:
         config = json.loads(args["model_config"])
@@ -183,12 +217,8 @@ class TritonPythonModel:
             return
         # Deltas let one loop serve both modes; the engine sends one per step.
         params.output_kind = RequestOutputKind.DELTA
-        start = time.monotonic()
-        first_token_at: float | None = None
-        prompt_tokens: int | None = None
-        generated = 0
-        finished = False
-        cancel_checked_at = start
+        usage = _Usage(self.metrics, n=params.n)
+        cancel_checked_at = usage.start
         text: list[str] = []
         logprobs: list[dict[str, dict[str, Any]]] = []
         try:
@@ -199,23 +229,23 @@ class TritonPythonModel:
                     cancel_checked_at = now
                     if sender.is_cancelled():
                         await self.engine.abort(request_id)
+                        usage.record(finished=False)
                         sender.send(_error("request cancelled", pb_utils.TritonError.CANCELLED), flags=FINAL)
                         return
                 completion = output.outputs[0]
                 new = len(completion.token_ids)
-                if prompt_tokens is None:
-                    prompt_tokens = len(output.prompt_token_ids or [])
-                if new and first_token_at is None:
-                    first_token_at = now
-                generated += new
+                usage.step(now, len(output.prompt_token_ids or []), new)
                 step_logprobs = _logprobs_json(completion.logprobs)
+                if output.finished:
+                    # Before the final response, so a client that reads metrics right after sees them.
+                    usage.record(finished=True)
                 if req.stream:
                     step = Step(
                         completion.text,
                         completion.finish_reason,
                         completion.cumulative_logprob,
                         step_logprobs,
-                        prompt_tokens,
+                        usage.prompt,
                         new,
                     )
                     sender.send(self._response(step, req.outputs), flags=FINAL if output.finished else 0)
@@ -231,32 +261,17 @@ class TritonPythonModel:
                             completion.finish_reason,
                             completion.cumulative_logprob,
                             logprobs if step_logprobs is not None else None,
-                            prompt_tokens,
-                            generated,
+                            usage.prompt,
+                            usage.generated,
                         )
                         sender.send(self._response(step, req.outputs), flags=FINAL)
-            finished = True
         except Exception as exc:  # one request's failure must not take the model down
             pb_utils.Logger.log_error(f"vllm backend: request {request_id} failed: {exc!r}")
             await self.engine.abort(request_id)
+            usage.record(finished=False)
             sender.send(_error(f"generation failed: {exc}"), flags=FINAL)
         finally:
-            if self.metrics:
-                # Once per request, not per token: every metric update is a round trip to the server.
-                self._record(start, first_token_at, prompt_tokens or 0, generated, params.n, finished)
-
-    def _record(
-        self, start: float, first_token_at: float | None, prompt: int, generated: int, n: int, finished: bool
-    ) -> None:
-        assert self.metrics is not None
-        end = time.monotonic()
-        self.metrics.tokens(prompt, generated)  # what the engine did, even for a cancelled request
-        if first_token_at is not None:
-            self.metrics.first_token(first_token_at - start)
-        if finished:
-            self.metrics.finished(end - start, prompt, generated, n)
-            if first_token_at is not None and generated > 1:
-                self.metrics.time_per_output_token((end - first_token_at) / (generated - 1))
+            usage.record(finished=False)  # no-op when already recorded
 
     # --- shutdown ------------------------------------------------------------------------------
 
