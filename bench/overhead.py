@@ -64,7 +64,7 @@ def triton_request(url: str, model: str, prompt: str, max_tokens: int, timeout: 
         lambda: requests.post(
             f"{url}/v2/models/{model}/generate_stream", json=body, stream=True, timeout=timeout
         ),
-        lambda event: event.get("text_output", ""),
+        lambda event: event.get("text_output"),
     )
 
 
@@ -79,7 +79,7 @@ def vllm_request(url: str, model: str, prompt: str, max_tokens: int, timeout: fl
     }
     return _timed(
         lambda: requests.post(f"{url}/v1/completions", json=body, stream=True, timeout=timeout),
-        lambda event: event["choices"][0]["text"] if event.get("choices") else "",
+        lambda event: event["choices"][0]["text"] if event.get("choices") else None,
     )
 
 
@@ -91,7 +91,7 @@ def _timed(send, text_of) -> Sample:
         for event in _sse_events(response):
             if "error" in event:
                 raise RuntimeError(event["error"])
-            if text_of(event) is not None:
+            if text_of(event) is not None:  # one event per token; others (usage, errors) are not
                 stamps.append(time.perf_counter())
     if not stamps:
         raise RuntimeError("no tokens streamed")

@@ -7,14 +7,10 @@ import re
 import pytest
 import yaml
 
-from helpers import ROOT
+from helpers import ROOT, dotenv
 
 COMPOSE = yaml.safe_load((ROOT / "compose.yaml").read_text())
-ENV = dict(
-    line.split("=", 1)
-    for line in (ROOT / ".env").read_text().splitlines()
-    if line and not line.startswith("#")
-)
+ENV = dotenv()
 SERVICES = COMPOSE["services"]
 
 

@@ -13,8 +13,8 @@ import pytest
 
 from tritonfleet.readiness import wait_until_ok
 
-from cpu_stack import GREEDY, MODEL, PROMPTS, READY_TIMEOUT, Stack, compose_run, dotenv, make
-from helpers import ROOT
+from cpu_stack import GREEDY, MODEL, PROMPTS, READY_TIMEOUT, Stack, compose_run, make
+from helpers import ROOT, dotenv
 
 
 @pytest.fixture(scope="session")

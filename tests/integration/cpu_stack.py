@@ -14,13 +14,6 @@ COMPOSE_PROJECT = "tritonfleet"
 READY_TIMEOUT = 600  # seconds; a cold image build is not part of this, `make up` does it first
 
 
-def dotenv(path: Path = ROOT / ".env") -> dict[str, str]:
-    pairs = (
-        line.split("=", 1) for line in path.read_text().splitlines() if line and not line.startswith("#")
-    )
-    return {key.strip(): value.strip() for key, value in pairs}
-
-
 @dataclass(frozen=True)
 class Stack:
     host: str
