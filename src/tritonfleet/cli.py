@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import subprocess
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -16,7 +18,7 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
-from tritonfleet import __version__, engine_args, gpus, repository, testmodel, versions
+from tritonfleet import __version__, engine_args, gate, gpus, repository, smoke, targets, testmodel, versions
 from tritonfleet.errors import EXIT_BAD_INPUT, InputError
 
 ENGINES: tuple[str, ...] = get_args(versions.Engine)
@@ -166,6 +168,83 @@ def cmd_testmodel(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- smoke ---------------------------------------------------------------------------------------
+
+
+def _inventory_json(path: Path) -> dict:
+    """`ansible-inventory --list` of PATH: Ansible resolves the inventory, tritonfleet reads its JSON."""
+    if not path.exists():
+        raise InputError(path, None, "no such inventory")
+    beside = Path(sys.executable).parent / "ansible-inventory"
+    command = [str(beside) if beside.exists() else "ansible-inventory", "-i", str(path), "--list"]
+    env = {**os.environ, "ANSIBLE_INVENTORY_UNPARSED_FAILED": "true", "ANSIBLE_NOCOLOR": "1"}
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=120)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise InputError(path, None, f"ansible-inventory could not run: {exc}") from exc
+    if done.returncode != 0:
+        errors = [line for line in done.stderr.splitlines() if "ERROR" in line] or done.stderr.splitlines()
+        raise InputError(path, None, errors[0] if errors else f"ansible-inventory exit {done.returncode}")
+    return json.loads(done.stdout)
+
+
+def _smoke_targets(args: argparse.Namespace) -> list[targets.Endpoint]:
+    defaults = targets.PortDefaults(args.http_port, args.grpc_port, args.metrics_port)
+    if args.target and args.inventory:
+        raise InputError("--target", None, "give --target or --inventory, not both")
+    if args.inventory:
+        if not args.group:
+            raise InputError("--group", None, "required with --inventory: the host group to check")
+        return targets.targets_from_inventory(
+            _inventory_json(args.inventory), args.group, defaults, str(args.inventory)
+        )
+    if args.group:
+        raise InputError("--group", None, "only with --inventory")
+    if not args.target:
+        raise InputError(
+            "--target", None, "give at least one --target http://HOST:PORT, or --inventory and --group"
+        )
+    return targets.parse_targets(args.target, defaults)
+
+
+def _positive(flag: str, value: float) -> None:
+    if value <= 0:
+        raise InputError(flag, None, f"{value:g} is not a positive number")
+
+
+def cmd_smoke(args: argparse.Namespace) -> int:
+    for flag, value in (("--call-timeout", args.call_timeout), ("--host-timeout", args.host_timeout),
+                        ("--parallel", args.parallel)):  # fmt: skip
+        _positive(flag, value)
+    admin_key = os.environ.get(smoke.ADMIN_KEY_ENV)
+    smoke.parse_admin_key(admin_key)
+    suite = args.suite or gate.default_suite()
+    if not (suite / "pytest.ini").is_file():
+        raise InputError(suite, None, "not the smoke suite (no pytest.ini); pass --suite DIR")
+    endpoints = _smoke_targets(args)
+    options = gate.Options(
+        suite=suite,
+        models=args.model,
+        call_timeout=args.call_timeout,
+        host_timeout=args.host_timeout,
+        parallel=args.parallel,
+        admin_key=admin_key,
+    )
+    print(f"smoke: checking {len(endpoints)} host(s): {', '.join(e.name for e in endpoints)}", flush=True)
+
+    def show(host: gate.HostResult) -> None:
+        for line in [*gate.host_lines(host), gate.host_summary(host)]:
+            print(line, flush=True)
+
+    result = gate.run_gate(endpoints, options, on_host=show)
+    if args.json:
+        gate.write_atomic(args.json, json.dumps(gate.report(result), indent=2) + "\n")
+    if args.junit_xml:
+        gate.write_atomic(args.junit_xml, gate.junit(result))
+    print(gate.gate_summary(result), flush=True)
+    return result.exit_code
+
+
 # --- parser ------------------------------------------------------------------------------------
 
 
@@ -242,6 +321,53 @@ def build_parser() -> argparse.ArgumentParser:
     tiny.add_argument("dir", type=Path, metavar="DIR", help="new or empty directory to write")
     tiny.add_argument("--seed", type=int, default=0, help="random seed for the weights (default 0)")
     tiny.set_defaults(func=cmd_testmodel)
+
+    gate_parser = commands.add_parser(
+        "smoke",
+        help="post-deploy gate: check every model on one or many live Triton servers",
+        description=(
+            "Runs the smoke/ suite against each host in parallel. Exit 0: every check passed; 1: a check "
+            f"failed; 2: the gate could not run (bad arguments, a host unreachable). An admin key for a "
+            f"restricted model-repository API is read from ${smoke.ADMIN_KEY_ENV} as HEADER=VALUE."
+        ),
+    )
+    gate_parser.add_argument(
+        "--target",
+        action="append",
+        default=[],
+        metavar="[NAME=]URL",
+        help="http://HOST:PORT[?grpc=PORT&metrics=PORT] (repeatable); gRPC and metrics default to "
+        "--grpc-port/--metrics-port, else the HTTP port + 1 and + 2",
+    )
+    gate_parser.add_argument("--inventory", type=Path, metavar="FILE", help="an Ansible inventory")
+    gate_parser.add_argument("--group", metavar="NAME", help="the inventory's host group to check")
+    for kind in ("http", "grpc", "metrics"):
+        gate_parser.add_argument(
+            f"--{kind}-port",
+            type=int,
+            metavar="PORT",
+            help=f"default {kind} port, for inventory hosts without {targets.PORT_VARS[kind]}",
+        )
+    gate_parser.add_argument(
+        "--model", action="append", default=[], metavar="NAME", help="only this model (default: all)"
+    )
+    gate_parser.add_argument("--junit-xml", type=Path, metavar="FILE", help="write a JUnit XML report")
+    gate_parser.add_argument("--json", type=Path, metavar="FILE", help="write a JSON report")
+    gate_parser.add_argument(
+        "--call-timeout", type=float, default=60.0, metavar="S", help="for any one network call (default 60)"
+    )
+    gate_parser.add_argument(
+        "--host-timeout",
+        type=float,
+        default=600.0,
+        metavar="S",
+        help="for one host's whole run (default 600)",
+    )
+    gate_parser.add_argument(
+        "--parallel", type=int, default=16, metavar="N", help="hosts checked at once (default 16)"
+    )
+    gate_parser.add_argument("--suite", type=Path, metavar="DIR", help="the smoke suite (default: smoke/)")
+    gate_parser.set_defaults(func=cmd_smoke)
     return parser
 
 

@@ -1,0 +1,179 @@
+"""What the smoke gate (smoke/) checks, as pure functions the pytest suite calls and unit tests cover.
+
+The suite's checks and their order live in smoke/test_host.py and smoke/test_model.py; this module holds
+the requests they send and the judgements they make, so each judgement can be tested on plain data.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from tritonfleet import triton
+from tritonfleet.contract import BACKEND, INPUTS, OUTPUTS, REQUIRED_INPUTS, REQUIRED_OUTPUTS
+from tritonfleet.errors import InputError
+from tritonfleet.targets import Endpoint
+from tritonfleet.triton import IndexEntry, TritonError
+
+# Carries the admin header as KEY=VALUE, like tritonserver's --http-restricted-api takes it; an
+# environment variable rather than a flag keeps the secret out of process listings.
+ADMIN_KEY_ENV = "TRITONFLEET_ADMIN_KEY"
+
+PROMPT = "The capital of France is"
+MAX_TOKENS = 16
+# Greedy and a fixed length, so that two answers must match and num_output_tokens is exact.
+GREEDY: dict[str, Any] = {"temperature": 0, "max_tokens": MAX_TOKENS, "ignore_eos": True}
+MALFORMED_SAMPLING = '{"max_tokens": '
+# Triton's per-model request counter and the vllm backend's token counters, as prometheus_client's
+# parser names counter samples: always with the `_total` suffix (Triton exports this one without).
+REQUEST_SUCCESS = "nv_inference_request_success_total"
+PROMPT_TOKENS = "vllm:prompt_tokens_total"
+GENERATION_TOKENS = "vllm:generation_tokens_total"
+COUNTED = (REQUEST_SUCCESS, PROMPT_TOKENS, GENERATION_TOKENS)
+
+# Triton's JSON config and metadata spell types differently from config.pbtxt.
+_METADATA_TYPES = {"TYPE_STRING": "BYTES", "TYPE_BOOL": "BOOL", "TYPE_FP32": "FP32", "TYPE_UINT32": "UINT32"}
+
+
+@dataclass(frozen=True)
+class AdminKey:
+    header: str
+    value: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {self.header: self.value}
+
+
+def parse_admin_key(text: str | None, source: str = ADMIN_KEY_ENV) -> AdminKey | None:
+    if not text:
+        return None
+    header, sep, value = text.partition("=")
+    if not sep or not header.strip() or not value:
+        # Never echo the value: it is a secret.
+        raise InputError(source, None, "must be HEADER=VALUE, as given to tritonserver --http-restricted-api")
+    return AdminKey(header.strip().lower(), value)
+
+
+@dataclass
+class Discovery:
+    """The models a server's repository index lists, or why it could not be read."""
+
+    models: list[IndexEntry] = field(default_factory=list)
+    error: str | None = None
+
+
+@dataclass
+class Settings:
+    """One gate run: the hosts, the models asked for (none: all), the per-call timeout, the admin key."""
+
+    endpoints: list[Endpoint]
+    models: list[str]
+    timeout: float
+    admin_key: AdminKey | None
+    discovered: dict[str, Discovery] = field(default_factory=dict)
+
+
+def discover(settings: Settings, endpoint: Endpoint) -> Discovery:
+    """The host's models from its repository index (read once per run), narrowed to those asked for."""
+    if endpoint.name not in settings.discovered:
+        headers = settings.admin_key.headers if settings.admin_key else None
+        try:
+            found = Discovery(triton.repository_index(endpoint, settings.timeout, headers))
+        except TritonError as exc:
+            found = Discovery(error=str(exc))
+        if settings.models:
+            listed = {entry.name: entry for entry in found.models}
+            found.models = [
+                listed.get(name, IndexEntry(name, "", "ABSENT", "not in the repository index"))
+                for name in settings.models
+            ]
+        settings.discovered[endpoint.name] = found
+    return settings.discovered[endpoint.name]
+
+
+# --- judgements --------------------------------------------------------------------------------
+
+
+def contract_problems(metadata: Mapping[str, Any], config: Mapping[str, Any]) -> list[str]:
+    """Where a served model departs from the vllm backend's contract (names, types, decoupled)."""
+    problems = []
+    if config.get("backend") != BACKEND:
+        problems.append(f"backend is {config.get('backend')!r}, not {BACKEND!r}")
+    if not config.get("model_transaction_policy", {}).get("decoupled"):
+        problems.append("not decoupled (model_transaction_policy.decoupled must be true)")
+    if int(config.get("max_batch_size", 0)) != 0:
+        problems.append(f"max_batch_size is {config.get('max_batch_size')}, not 0")
+    for kind, contract, required, section in (
+        ("input", INPUTS, REQUIRED_INPUTS, "inputs"),
+        ("output", OUTPUTS, REQUIRED_OUTPUTS, "outputs"),
+    ):
+        configured = {t["name"]: t.get("data_type") for t in config.get(kind, [])}
+        served = {t["name"]: t.get("datatype") for t in metadata.get(section, [])}
+        for name in sorted(required - configured.keys()):
+            problems.append(f"config has no {kind} {name!r}")
+        for name, data_type in sorted(configured.items()):
+            if name not in contract:
+                problems.append(f"config {kind} {name!r} is not in the vllm backend contract")
+            elif data_type != contract[name]:
+                problems.append(f"config {kind} {name!r} is {data_type}, not {contract[name]}")
+        for name, datatype in sorted(served.items()):
+            expected = _METADATA_TYPES.get(contract.get(name, ""))
+            if expected and datatype != expected:
+                problems.append(f"metadata {kind} {name!r} is {datatype}, not {expected}")
+        if set(served) != set(configured):
+            problems.append(f"metadata {section} {sorted(served)} differ from config {sorted(configured)}")
+    return problems
+
+
+def config_inputs(config: Mapping[str, Any]) -> set[str]:
+    return {t["name"] for t in config.get("input", [])}
+
+
+def stream_event_problems(events: list[Mapping[str, Any]]) -> list[str]:
+    """Errors and malformed events of a /generate_stream answer (an error can follow HTTP 200)."""
+    problems = [f"event {i}: {e['error']}" for i, e in enumerate(events) if "error" in e]
+    problems += [
+        f"event {i} has no text_output"
+        for i, e in enumerate(events)
+        if "error" not in e and "text_output" not in e
+    ]
+    if not events:
+        problems.append("the stream carried no event")
+    return problems
+
+
+@dataclass(frozen=True)
+class Generated:
+    """What one request generated, as the model reported it."""
+
+    prompt_tokens: int
+    output_tokens: int
+
+
+def metric_problems(
+    before: Mapping[str, float], after: Mapping[str, float], generated: Generated
+) -> list[str]:
+    """Whether the counters rose by what one request generated.
+
+    When other traffic moved the request counter too (a live host), the rise must be at least the
+    request's; when ours was the only request, it must be exact.
+    """
+    missing = [name for name in COUNTED if name not in after]
+    if missing:
+        hint = " (is REPORT_CUSTOM_METRICS on?)" if any(n.startswith("vllm:") for n in missing) else ""
+        return [f"{', '.join(missing)} not exported for this model{hint}"]
+    rise = {name: after[name] - before.get(name, 0.0) for name in COUNTED}
+    problems = []
+    if rise[REQUEST_SUCCESS] < 1:
+        problems.append(f"{REQUEST_SUCCESS} did not rise after a successful request")
+    alone = rise[REQUEST_SUCCESS] == 1
+    for name, expected in (
+        (PROMPT_TOKENS, generated.prompt_tokens),
+        (GENERATION_TOKENS, generated.output_tokens),
+    ):
+        if (rise[name] != expected) if alone else (rise[name] < expected):
+            relation = "exactly" if alone else "at least"
+            problems.append(f"{name} rose by {rise[name]:g}, expected {relation} {expected}")
+    return problems
