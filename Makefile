@@ -34,11 +34,21 @@ COMPOSE_ENV = TRITON_IMAGE="$$($(BIN)/tritonfleet versions triton.image_ref)" \
 	TRITON_MEMLOCK="$(MEMLOCK)"
 COMPOSE = $(COMPOSE_ENV) docker compose --profile cpu
 
+# smoke: which servers to check. URL: one or more http://HOST:PORT (default: this machine's stack);
+# HOSTS: a group of the Ansible inventory INVENTORY. Hosts without port variables use .env's ports.
+URL ?=
+HOSTS ?=
+INVENTORY ?=
+SMOKE_REPORTS := $(BUILD)/smoke
+SMOKE_TARGETS = $(if $(HOSTS),--inventory "$(INVENTORY)" --group "$(HOSTS)",\
+	$(addprefix --target ,$(or $(URL),http://$(TRITON_BIND_ADDRESS):$(TRITON_HTTP_PORT))))
+
 # bench-overhead: vLLM's own OpenAI server, beside Triton, from the same image.
 BENCH_VLLM_PORT := 8100
 BENCH_VLLM_CONTAINER := tritonfleet-bench-vllm
 
-.PHONY: help setup test test-unit lint bench-overhead lock engine-args docker image-cpu up down compose-env clean
+.PHONY: help setup test test-unit lint bench-overhead lock engine-args docker image-cpu up down compose-env \
+	smoke clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -103,6 +113,13 @@ endif
 
 down: $(STAMP) ## Stop the stack and remove its containers and network
 	$(COMPOSE) down --remove-orphans --timeout 60
+
+smoke: $(STAMP) ## Gate live servers: URL="http://h1:8000 ..." or HOSTS=group INVENTORY=file (default: local stack)
+	@if [ -n "$(HOSTS)" ] && [ -z "$(INVENTORY)" ]; then \
+	  echo "smoke: HOSTS=$(HOSTS) needs INVENTORY=path/to/inventory" >&2; exit 2; fi
+	$(BIN)/tritonfleet smoke $(SMOKE_TARGETS) \
+	  --http-port $(TRITON_HTTP_PORT) --grpc-port $(TRITON_GRPC_PORT) --metrics-port $(TRITON_METRICS_PORT) \
+	  --junit-xml $(SMOKE_REPORTS)/junit.xml --json $(SMOKE_REPORTS)/report.json $(SMOKE_ARGS)
 
 bench-overhead: PROFILE = cpu
 bench-overhead: $(STAMP) ## Benchmark Triton + our backend against vLLM's own server (CPU image)

@@ -69,6 +69,7 @@ class HostResult:
     checks: list[Check] = field(default_factory=list)
     detail: str = ""  # why the gate could not run here
     junit: str = ""  # the host's JUnit XML
+    started: float = field(default_factory=time.monotonic)
 
     def count(self, outcome: str) -> int:
         return sum(check.outcome == outcome for check in self.checks)
@@ -118,11 +119,13 @@ def _tail(text: str, lines: int = 3) -> str:
 
 def run_host(endpoint: Endpoint, options: Options) -> HostResult:
     start = time.monotonic()
+
+    def result(status: str, checks: list[Check], detail: str = "", junit: str = "") -> HostResult:
+        return HostResult(endpoint, status, time.monotonic() - start, checks, detail, junit, started=start)
+
     unreachable = triton.reachable(endpoint, options.connect_timeout)
     if unreachable:
-        return HostResult(
-            endpoint, UNREACHABLE, time.monotonic() - start, detail=f"unreachable: {unreachable}"
-        )
+        return result(UNREACHABLE, [], f"unreachable: {unreachable}")
     env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
     env.pop(ADMIN_KEY_ENV, None)
     if options.admin_key:
@@ -131,20 +134,20 @@ def run_host(endpoint: Endpoint, options: Options) -> HostResult:
         results, junit = Path(scratch) / "results.jsonl", Path(scratch) / "junit.xml"
         command = suite_command(endpoint, options, results, junit)
         try:
-            done = subprocess.run(
+            run = subprocess.run(
                 command, capture_output=True, text=True, env=env, timeout=options.host_timeout
             )
         except subprocess.TimeoutExpired:
-            detail = f"the suite did not finish in {options.host_timeout:g} s"
-            return HostResult(endpoint, ERROR, time.monotonic() - start, _read_checks(results), detail)
+            return result(
+                ERROR, _read_checks(results), f"the suite did not finish in {options.host_timeout:g} s"
+            )
         checks = _read_checks(results)
         junit_text = junit.read_text(encoding="utf-8") if junit.exists() else ""
-    seconds = time.monotonic() - start
-    if done.returncode in (0, 1) and checks:
-        status = FAILED if done.returncode == 1 or any(c.outcome == "failed" for c in checks) else PASSED
-        return HostResult(endpoint, status, seconds, checks, junit=junit_text)
-    detail = f"the suite could not run (pytest exit {done.returncode}): {_tail(done.stderr or done.stdout)}"
-    return HostResult(endpoint, ERROR, seconds, checks, detail, junit_text)
+    if run.returncode in (0, 1) and checks:
+        failed = run.returncode == 1 or any(check.outcome == "failed" for check in checks)
+        return result(FAILED if failed else PASSED, checks, junit=junit_text)
+    detail = f"the suite could not run (pytest exit {run.returncode}): {_tail(run.stderr or run.stdout)}"
+    return result(ERROR, checks, detail, junit_text)
 
 
 def run_gate(

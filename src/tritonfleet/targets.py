@@ -140,6 +140,8 @@ def _group_hosts(
     groups: Mapping[str, Any], group: str, source: str, trail: tuple[str, ...] = ()
 ) -> list[str]:
     entry = groups.get(group)
+    if entry is None and any(group in e.get("children", []) for e in groups.values() if isinstance(e, dict)):
+        entry = {}  # ansible-inventory lists an empty group only among its parent's children
     if not isinstance(entry, dict):
         raise InputError(source, group, "no such group in the inventory")
     hosts = list(entry.get("hosts", []))

@@ -25,7 +25,14 @@ from tritonfleet.targets import Endpoint
 
 
 class TritonError(Exception):
-    """A call to the server failed; the message is one line fit for a report."""
+    """A call to the server failed; the message is one line fit for a report.
+
+    `refused` marks Triton turning away a caller of a restricted API (no or wrong admin key).
+    """
+
+    def __init__(self, message: str, refused: bool = False) -> None:
+        super().__init__(message)
+        self.refused = refused
 
 
 def one_line(text: object, limit: int = 300) -> str:
@@ -44,8 +51,10 @@ def describe(exc: BaseException) -> str:
     if isinstance(exc, requests.Timeout | TimeoutError | socket.timeout):
         return "timed out"
     if isinstance(exc, InferenceServerException):
-        status = exc.status()
-        return one_line(f"{status}: {exc.message()}" if status else exc.message())
+        status, message = exc.status(), exc.message() or ""
+        if "while decoding the response" in message:
+            message = "the answer is not Triton's JSON"
+        return one_line(f"{status}: {message}" if status else message)
     return one_line(f"{type(exc).__name__}: {exc}")
 
 
@@ -74,6 +83,18 @@ def grpc_client(endpoint: Endpoint) -> grpcclient.InferenceServerClient:
     return grpcclient.InferenceServerClient(endpoint.grpc_address)
 
 
+def grpc_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    """tritonserver --grpc-restricted-protocol KEY=VALUE expects the gRPC header triton-grpc-protocol-KEY."""
+    return {f"triton-grpc-protocol-{key}": value for key, value in headers.items()}
+
+
+def refused(exc: BaseException) -> bool:
+    """Whether a failed call was Triton refusing a restricted API (HTTP 403, or gRPC's message)."""
+    return isinstance(exc, InferenceServerException) and (
+        exc.status() == "403" or "is restricted, expecting header" in (exc.message() or "")
+    )
+
+
 @dataclass(frozen=True)
 class IndexEntry:
     name: str
@@ -89,12 +110,30 @@ def repository_index(
     client = http_client(endpoint, timeout)
     try:
         entries = client.get_model_repository_index(headers=dict(headers or {}))
-    except InferenceServerException as exc:
-        raise TritonError(f"repository index: {describe(exc)}") from exc
-    except Exception as exc:  # geventhttpclient raises socket and parser errors of its own
-        raise TritonError(f"repository index: {describe(exc)}") from exc
+    except Exception as exc:  # geventhttpclient raises socket and parser errors of its own too
+        raise TritonError(f"HTTP repository index: {describe(exc)}", refused(exc)) from exc
     finally:
         client.close()
+    return _entries(entries)
+
+
+def grpc_repository_index(
+    endpoint: Endpoint, timeout: float, headers: Mapping[str, str] | None = None
+) -> list[IndexEntry]:
+    """The same index over gRPC; `headers` as for HTTP (the gRPC header prefix is added here)."""
+    client = grpc_client(endpoint)
+    try:
+        index = client.get_model_repository_index(
+            headers=grpc_headers(headers or {}), as_json=True, client_timeout=timeout
+        )
+    except Exception as exc:
+        raise TritonError(f"gRPC repository index: {describe(exc)}", refused(exc)) from exc
+    finally:
+        client.close()
+    return _entries(index.get("models", []))
+
+
+def _entries(entries: list[dict[str, Any]]) -> list[IndexEntry]:
     return [
         IndexEntry(
             name=str(e["name"]),
@@ -218,6 +257,8 @@ def grpc_stream(
     client = grpc_client(endpoint)
     got = GrpcStream()
     try:
+        # A unary call first: a stream that cannot connect reports only "no longer in valid state".
+        client.is_server_live(client_timeout=timeout)
         client.start_stream(
             callback=lambda result, error: results.put((result, error)), stream_timeout=timeout
         )
