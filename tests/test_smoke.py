@@ -13,6 +13,7 @@ import pytest
 
 from tritonfleet.errors import InputError
 from tritonfleet.smoke import (
+    ENGINE_REQUESTS,
     GENERATION_TOKENS,
     PROMPT_TOKENS,
     REQUEST_SUCCESS,
@@ -94,12 +95,12 @@ def test_stream_events_with_an_error_after_tokens():
     assert stream_event_problems(events[:2]) == []
 
 
-BEFORE = {REQUEST_SUCCESS: 10.0, PROMPT_TOKENS: 100.0, GENERATION_TOKENS: 200.0}
+BEFORE = {REQUEST_SUCCESS: 10.0, PROMPT_TOKENS: 100.0, GENERATION_TOKENS: 200.0, ENGINE_REQUESTS: 9.0}
 ONE = Generated(prompt_tokens=6, output_tokens=4)
 
 
 def test_an_idle_host_must_count_exactly():
-    exact = {REQUEST_SUCCESS: 11.0, PROMPT_TOKENS: 106.0, GENERATION_TOKENS: 204.0}
+    exact = {REQUEST_SUCCESS: 11.0, PROMPT_TOKENS: 106.0, GENERATION_TOKENS: 204.0, ENGINE_REQUESTS: 10.0}
     assert metric_problems(BEFORE, exact, ONE) == []
     doubled = {**exact, GENERATION_TOKENS: 208.0}
     assert metric_problems(BEFORE, doubled, ONE) == [
@@ -108,7 +109,8 @@ def test_an_idle_host_must_count_exactly():
 
 
 def test_a_busy_host_must_count_at_least_our_request():
-    busy = {REQUEST_SUCCESS: 14.0, PROMPT_TOKENS: 140.0, GENERATION_TOKENS: 290.0}
+    # Another request's tokens landed in the same window, though Triton had not counted it yet.
+    busy = {REQUEST_SUCCESS: 11.0, PROMPT_TOKENS: 112.0, GENERATION_TOKENS: 208.0, ENGINE_REQUESTS: 11.0}
     assert metric_problems(BEFORE, busy, ONE) == []
     short = {**busy, PROMPT_TOKENS: 103.0}
     assert metric_problems(BEFORE, short, ONE) == ["vllm:prompt_tokens_total rose by 3, expected at least 6"]
@@ -117,14 +119,17 @@ def test_a_busy_host_must_count_at_least_our_request():
 def test_a_request_that_was_not_counted():
     still = dict(BEFORE)
     problems = metric_problems(BEFORE, still, ONE)
-    assert problems[0] == "nv_inference_request_success_total did not rise after a successful request"
+    assert problems[:2] == [
+        "nv_inference_request_success_total did not rise after a successful request",
+        "vllm:request_generation_tokens_count did not rise after a successful request",
+    ]
 
 
 def test_missing_vllm_counters_point_at_report_custom_metrics():
     triton_only = {REQUEST_SUCCESS: 11.0}
     assert metric_problems({}, triton_only, ONE) == [
-        "vllm:prompt_tokens_total, vllm:generation_tokens_total not exported for this model "
-        "(is REPORT_CUSTOM_METRICS on?)"
+        "vllm:prompt_tokens_total, vllm:generation_tokens_total, vllm:request_generation_tokens_count "
+        "not exported for this model (is REPORT_CUSTOM_METRICS on?)"
     ]
 
 

@@ -30,7 +30,10 @@ MALFORMED_SAMPLING = '{"max_tokens": '
 REQUEST_SUCCESS = "nv_inference_request_success_total"
 PROMPT_TOKENS = "vllm:prompt_tokens_total"
 GENERATION_TOKENS = "vllm:generation_tokens_total"
-COUNTED = (REQUEST_SUCCESS, PROMPT_TOKENS, GENERATION_TOKENS)
+# Requests the engine finished, counted with the token counters (Triton's success counter moves at a
+# different moment, so only this one tells whether other requests' tokens are in the same rise).
+ENGINE_REQUESTS = "vllm:request_generation_tokens_count"
+COUNTED = (REQUEST_SUCCESS, PROMPT_TOKENS, GENERATION_TOKENS, ENGINE_REQUESTS)
 
 # Triton's JSON config and metadata spell types differently from config.pbtxt.
 _METADATA_TYPES = {"TYPE_STRING": "BYTES", "TYPE_BOOL": "BOOL", "TYPE_FP32": "FP32", "TYPE_UINT32": "UINT32"}
@@ -157,8 +160,9 @@ def metric_problems(
 ) -> list[str]:
     """Whether the counters rose by what one request generated.
 
-    When other traffic moved the request counter too (a live host), the rise must be at least the
-    request's; when ours was the only request, it must be exact.
+    When the engine finished other requests in between (a live host, or the gate checking several
+    names of one server), the token counters must rise by at least this request's tokens; when it
+    finished only ours, by exactly them.
     """
     missing = [name for name in COUNTED if name not in after]
     if missing:
@@ -166,9 +170,10 @@ def metric_problems(
         return [f"{', '.join(missing)} not exported for this model{hint}"]
     rise = {name: after[name] - before.get(name, 0.0) for name in COUNTED}
     problems = []
-    if rise[REQUEST_SUCCESS] < 1:
-        problems.append(f"{REQUEST_SUCCESS} did not rise after a successful request")
-    alone = rise[REQUEST_SUCCESS] == 1
+    for name in (REQUEST_SUCCESS, ENGINE_REQUESTS):
+        if rise[name] < 1:
+            problems.append(f"{name} did not rise after a successful request")
+    alone = rise[ENGINE_REQUESTS] == 1
     for name, expected in (
         (PROMPT_TOKENS, generated.prompt_tokens),
         (GENERATION_TOKENS, generated.output_tokens),

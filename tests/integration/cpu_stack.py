@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from helpers import ROOT
+from tritonfleet.readiness import wait_until_ok
+from tritonfleet.targets import Endpoint
+
+from helpers import ROOT, dotenv
 
 MODEL = "tiny-llama"
 COMPOSE_PROJECT = "tritonfleet"
@@ -25,16 +31,16 @@ class Stack:
     weights: Path
 
     @property
+    def endpoint(self) -> Endpoint:
+        return Endpoint("stack", self.host, self.http_port, self.grpc_port, self.metrics_port)
+
+    @property
     def http(self) -> str:
         return f"http://{self.host}:{self.http_port}"
 
     @property
     def grpc(self) -> str:
         return f"{self.host}:{self.grpc_port}"
-
-    @property
-    def metrics(self) -> str:
-        return f"http://{self.host}:{self.metrics_port}/metrics"
 
 
 def make(*targets: str, timeout: float = 3600) -> subprocess.CompletedProcess[str]:
@@ -91,3 +97,45 @@ def container_health(service: str) -> str:
     assert len(ids) == 1, f"expected one running {service} container, found {ids}"
     inspect = ["docker", "inspect", "--format", "{{.State.Health.Status}}", ids[0]]
     return subprocess.run(inspect, capture_output=True, text=True, check=True).stdout.strip()
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@contextmanager
+def extra_server(name: str, repository: Path, *flags: str, wait_for: str = "ready") -> Iterator[Endpoint]:
+    """A second tritonserver beside the stack (same image and mounts, ports of its own) serving
+    `repository`, for deployments the smoke gate must fail. Removed on exit, whatever happened."""
+    env = compose_env()
+    address = dotenv()["TRITON_BIND_ADDRESS"]
+    endpoint = Endpoint(name, address, free_port(), free_port(), free_port())
+    publish = [
+        arg
+        for port in (endpoint.http_port, endpoint.grpc_port, endpoint.metrics_port)
+        for arg in ("--publish", f"{address}:{port}:{port}")
+    ]
+    container = f"tritonfleet-smoke-{name}"
+    subprocess.run(["docker", "rm", "--force", container], capture_output=True)
+    command = [
+        "docker", "compose", "--profile", "cpu", "run", "--detach", "--no-deps", "--name", container,
+        *publish, "--volume", f"{repository}:/smoke-models:ro", "triton-cpu",
+        "tritonserver", "--model-repository=/smoke-models", f"--http-port={endpoint.http_port}",
+        f"--grpc-port={endpoint.grpc_port}", f"--metrics-port={endpoint.metrics_port}", *flags,
+    ]  # fmt: skip
+    try:
+        started = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+        assert started.returncode == 0, started.stderr
+        url = f"{endpoint.http_url}/v2/health/{wait_for}"
+        try:
+            wait_until_ok(url, READY_TIMEOUT)
+        except TimeoutError:
+            log = subprocess.run(
+                ["docker", "logs", "--tail", "40", container], capture_output=True, text=True
+            )
+            raise AssertionError(f"{container} never answered {url}:\n{log.stdout}{log.stderr}") from None
+        yield endpoint
+    finally:
+        subprocess.run(["docker", "rm", "--force", container], capture_output=True)

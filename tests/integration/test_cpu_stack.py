@@ -1,6 +1,6 @@
 """The CPU reference stack end to end: compose, tritonserver, our vllm backend and a real vLLM engine.
 
-The stack comes up once (`make up PROFILE=cpu`); the last test takes it down and checks nothing is left.
+The stack comes up once (`make up PROFILE=cpu`); test_zz_down.py takes it down and checks nothing is left.
 """
 
 from __future__ import annotations
@@ -8,87 +8,31 @@ from __future__ import annotations
 import json
 import queue
 import shutil
-import subprocess
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
 import requests
 import tritonclient.grpc as grpcclient
-from prometheus_client.parser import text_string_to_metric_families
 
-from cpu_stack import GREEDY, MODEL, PROMPTS, Stack, compose_resources, compose_run, container_health, make
+from tritonfleet import triton
+
+from cpu_stack import GREEDY, MODEL, PROMPTS, Stack, compose_run, container_health
 
 pytestmark = pytest.mark.integration
 TIMEOUT = 120  # seconds for one generation on two CPU cores, far above the few seconds it takes
 
 
-# --- clients -----------------------------------------------------------------------------------
+# --- clients (tritonfleet.triton, which the smoke gate uses too) ----------------------------
 
 
-def generate(stack: Stack, prompt: str, sampling: dict | None = None, **flags: bool) -> requests.Response:
-    body: dict = {"text_input": prompt, **flags}
-    if sampling is not None:
-        body["sampling_parameters"] = json.dumps(sampling)
-    return requests.post(f"{stack.http}/v2/models/{MODEL}/generate", json=body, timeout=TIMEOUT)
-
-
-def generate_stream(stack: Stack, prompt: str, sampling: dict, **flags: bool) -> list[dict]:
-    body = {"text_input": prompt, "stream": True, "sampling_parameters": json.dumps(sampling), **flags}
-    events = []
-    with requests.post(
-        f"{stack.http}/v2/models/{MODEL}/generate_stream", json=body, timeout=TIMEOUT, stream=True
-    ) as response:
-        assert response.status_code == 200, response.text
-        for line in response.iter_lines(decode_unicode=True):
-            if line.startswith("data:"):
-                events.append(json.loads(line[len("data:") :]))
-    return events
-
-
-def grpc_inputs(prompt: str, sampling: dict) -> list[grpcclient.InferInput]:
-    inputs = []
-    for name, value, datatype in (
-        ("text_input", np.array([prompt.encode()], dtype=np.object_), "BYTES"),
-        ("stream", np.array([True]), "BOOL"),
-        ("sampling_parameters", np.array([json.dumps(sampling).encode()], dtype=np.object_), "BYTES"),
-    ):
-        tensor = grpcclient.InferInput(name, [1], datatype)
-        tensor.set_data_from_numpy(value)
-        inputs.append(tensor)
-    return inputs
-
-
-def grpc_stream(stack: Stack, prompt: str, sampling: dict) -> list[str]:
-    results: queue.Queue = queue.Queue()
-    client = grpcclient.InferenceServerClient(stack.grpc)
-    client.start_stream(callback=lambda result, error: results.put((result, error)), stream_timeout=TIMEOUT)
-    try:
-        inputs = grpc_inputs(prompt, sampling)
-        client.async_stream_infer(MODEL, inputs, request_id="grpc-1", enable_empty_final_response=True)
-        pieces = []
-        while True:
-            result, error = results.get(timeout=TIMEOUT)
-            assert error is None, error
-            response = result.get_response()
-            if response.outputs:
-                pieces.append(result.as_numpy("text_output")[0].decode())
-            if response.parameters["triton_final_response"].bool_param:
-                return pieces
-    finally:
-        client.stop_stream()
-        client.close()
+def generate(stack: Stack, prompt: str, sampling: dict, **flags: bool) -> dict:
+    return triton.generate(stack.endpoint, MODEL, prompt, sampling, TIMEOUT, **flags)
 
 
 def vllm_counters(stack: Stack) -> dict[str, float]:
-    text = requests.get(stack.metrics, timeout=10).text
-    counters = {}
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            if sample.name.startswith("vllm:") and sample.labels == {"model": MODEL, "version": "1"}:
-                counters[sample.name] = sample.value
-    return counters
+    samples = triton.model_samples(triton.scrape(stack.endpoint, TIMEOUT), MODEL, "1")
+    return {name: value for name, value in samples.items() if name.startswith("vllm:")}
 
 
 def is_ready(stack: Stack) -> bool:
@@ -114,16 +58,14 @@ def test_model_is_served_by_our_vllm_backend_as_decoupled(stack: Stack):
 
 
 def test_generate_returns_text_with_the_prompt_prepended(stack: Stack):
-    response = generate(stack, PROMPTS[0], GREEDY)
-    assert response.status_code == 200, response.text
-    text = response.json()["text_output"]
+    text = generate(stack, PROMPTS[0], GREEDY)["text_output"]
     assert text.startswith(PROMPTS[0])
     assert len(text) > len(PROMPTS[0])
 
 
 def test_exclude_input_in_output_drops_the_prompt(stack: Stack):
-    with_prompt = generate(stack, PROMPTS[0], GREEDY).json()["text_output"]
-    without = generate(stack, PROMPTS[0], GREEDY, exclude_input_in_output=True).json()["text_output"]
+    with_prompt = generate(stack, PROMPTS[0], GREEDY)["text_output"]
+    without = generate(stack, PROMPTS[0], GREEDY, exclude_input_in_output=True)["text_output"]
     assert with_prompt == PROMPTS[0] + without
     assert not without.startswith(PROMPTS[0])
 
@@ -137,7 +79,7 @@ def test_greedy_output_equals_vllm_offline_token_for_token(stack: Stack, referen
         exclude_input_in_output=True,
         return_logprobs=True,
         return_num_input_tokens=True,
-    ).json()
+    )
     token_ids = [int(next(iter(position))) for position in json.loads(body["logprobs"])]
     assert token_ids == reference[prompt]["token_ids"]
     assert body["text_output"] == reference[prompt]["text"]
@@ -145,26 +87,26 @@ def test_greedy_output_equals_vllm_offline_token_for_token(stack: Stack, referen
 
 
 def test_num_output_tokens_is_exact(stack: Stack):
-    body = generate(
-        stack, PROMPTS[1], GREEDY, return_num_output_tokens=True, return_finish_reason=True
-    ).json()
+    body = generate(stack, PROMPTS[1], GREEDY, return_num_output_tokens=True, return_finish_reason=True)
     assert body["num_output_tokens"] == GREEDY["max_tokens"]
     assert body["finish_reason"] == "length"
 
 
 def test_generate_stream_concatenates_to_the_non_streaming_text(stack: Stack):
-    events = generate_stream(stack, PROMPTS[1], GREEDY, return_num_output_tokens=True)
+    events = triton.generate_stream(
+        stack.endpoint, MODEL, PROMPTS[1], GREEDY, TIMEOUT, return_num_output_tokens=True
+    )
     assert all("error" not in event for event in events), events
     assert len(events) > 1  # it really streamed
     streamed = "".join(event["text_output"] for event in events)
-    whole = generate(stack, PROMPTS[1], GREEDY, exclude_input_in_output=True).json()["text_output"]
+    whole = generate(stack, PROMPTS[1], GREEDY, exclude_input_in_output=True)["text_output"]
     assert streamed == whole
     assert sum(event["num_output_tokens"] for event in events) == GREEDY["max_tokens"]
 
 
 def test_grpc_stream_returns_the_same_text(stack: Stack):
-    pieces = grpc_stream(stack, PROMPTS[2], GREEDY)
-    whole = generate(stack, PROMPTS[2], GREEDY, exclude_input_in_output=True).json()["text_output"]
+    pieces = triton.grpc_stream(stack.endpoint, MODEL, PROMPTS[2], GREEDY, TIMEOUT).texts
+    whole = generate(stack, PROMPTS[2], GREEDY, exclude_input_in_output=True)["text_output"]
     assert len(pieces) > 1
     assert "".join(pieces) == whole
 
@@ -176,7 +118,7 @@ def test_cancelling_a_grpc_stream_stops_generation(stack: Stack):
     results: queue.Queue = queue.Queue()
     client = grpcclient.InferenceServerClient(stack.grpc)
     client.start_stream(callback=lambda result, error: results.put((result, error)), stream_timeout=TIMEOUT)
-    client.async_stream_infer(MODEL, grpc_inputs(PROMPTS[0], longest), request_id="to-cancel")
+    client.async_stream_infer(MODEL, triton.grpc_inputs(PROMPTS[0], longest), request_id="to-cancel")
     first, error = results.get(timeout=TIMEOUT)
     assert error is None and first.as_numpy("text_output") is not None
     client.stop_stream(cancel_requests=True)
@@ -196,7 +138,7 @@ def test_cancelling_a_grpc_stream_stops_generation(stack: Stack):
     assert settled is not None, "generation did not stop after the cancel"
     assert 0 < settled < longest["max_tokens"], f"{settled} tokens generated after the cancel"
     assert is_ready(stack)
-    assert generate(stack, PROMPTS[0], GREEDY).status_code == 200
+    assert generate(stack, PROMPTS[0], GREEDY)["text_output"]
 
 
 # --- bad requests ------------------------------------------------------------------------------
@@ -213,11 +155,11 @@ def test_cancelling_a_grpc_stream_stops_generation(stack: Stack):
 )
 def test_bad_request_gets_an_error_and_the_server_stays_ready(stack: Stack, sampling_text: str, message: str):
     body = {"text_input": PROMPTS[0], "sampling_parameters": sampling_text}
-    response = requests.post(f"{stack.http}/v2/models/{MODEL}/generate", json=body, timeout=TIMEOUT)
+    response = triton.post_generate_raw(stack.endpoint, MODEL, body, TIMEOUT)
     assert response.status_code == 400
     assert message in response.json()["error"]
     assert is_ready(stack)
-    assert generate(stack, PROMPTS[0], GREEDY).status_code == 200
+    assert generate(stack, PROMPTS[0], GREEDY)["text_output"]
 
 
 # --- metrics -----------------------------------------------------------------------------------
@@ -225,9 +167,7 @@ def test_bad_request_gets_an_error_and_the_server_stays_ready(stack: Stack, samp
 
 def test_vllm_counters_rise_by_exactly_the_tokens_generated(stack: Stack, reference: dict):
     before = vllm_counters(stack)
-    body = generate(
-        stack, PROMPTS[2], GREEDY, return_num_input_tokens=True, return_num_output_tokens=True
-    ).json()
+    body = generate(stack, PROMPTS[2], GREEDY, return_num_input_tokens=True, return_num_output_tokens=True)
     after = vllm_counters(stack)
     assert (
         after["vllm:generation_tokens_total"] - before["vllm:generation_tokens_total"] == GREEDY["max_tokens"]
@@ -259,21 +199,3 @@ def test_unknown_model_json_key_fails_the_load_naming_it(stack: Stack, tmp_path:
     assert done.returncode != 0
     assert "unknown engine argument(s) frobnicate_the_cache" in log
     assert "failed to load 'tiny-llama'" in log
-
-
-# --- last: down leaves nothing behind ----------------------------------------------------------
-
-
-def test_zz_stop_is_graceful_and_down_leaves_no_container_or_network(stack: Stack):
-    containers = compose_resources()["container"]
-    assert len(containers) == 1, "the stack should be up before this test"
-    # SIGTERM reaches tritonserver through init; it unloads the model, whose finalize stops the engine.
-    stop = subprocess.run(["docker", "stop", "--time", "60", containers[0]], capture_output=True, text=True)
-    assert stop.returncode == 0, stop.stderr
-    log = subprocess.run(["docker", "logs", containers[0]], capture_output=True, text=True).stderr
-    assert f"vllm backend: {MODEL} v1 stopped" in log
-    state = ["docker", "inspect", "--format", "{{.State.ExitCode}}", containers[0]]
-    assert subprocess.run(state, capture_output=True, text=True, check=True).stdout.strip() == "0"
-    stopped = make("down")
-    assert stopped.returncode == 0, stopped.stderr
-    assert compose_resources() == {"container": [], "network": []}

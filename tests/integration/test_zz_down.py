@@ -1,0 +1,26 @@
+"""Last of all (modules run in name order): the stack stops gracefully and `make down` leaves nothing."""
+
+from __future__ import annotations
+
+import subprocess
+
+import pytest
+
+from cpu_stack import MODEL, Stack, compose_resources, make
+
+pytestmark = pytest.mark.integration
+
+
+def test_zz_stop_is_graceful_and_down_leaves_no_container_or_network(stack: Stack):
+    containers = compose_resources()["container"]
+    assert len(containers) == 1, "the stack should be up before this test"
+    # SIGTERM reaches tritonserver through init; it unloads the model, whose finalize stops the engine.
+    stop = subprocess.run(["docker", "stop", "--time", "60", containers[0]], capture_output=True, text=True)
+    assert stop.returncode == 0, stop.stderr
+    log = subprocess.run(["docker", "logs", containers[0]], capture_output=True, text=True).stderr
+    assert f"vllm backend: {MODEL} v1 stopped" in log
+    state = ["docker", "inspect", "--format", "{{.State.ExitCode}}", containers[0]]
+    assert subprocess.run(state, capture_output=True, text=True, check=True).stdout.strip() == "0"
+    stopped = make("down")
+    assert stopped.returncode == 0, stopped.stderr
+    assert compose_resources() == {"container": [], "network": []}
