@@ -23,6 +23,7 @@ import requests
 from rich.console import Console
 from rich.table import Table
 
+from tritonfleet.cli import console as wide_console
 from tritonfleet.readiness import wait_until_ok
 
 PROMPTS = [
@@ -162,7 +163,7 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=2, help="times the 16 prompts are sent per run")
     parser.add_argument("--timeout", type=float, default=300)
     args = parser.parse_args()
-    console = Console()
+    console = wide_console()
     # vLLM serves the model under its path unless told otherwise, as the backend's model.json gives it.
     served_model = json.loads(args.engine_json.read_text())["model"]
 

@@ -24,7 +24,7 @@ from tritonfleet.errors import EXIT_BAD_INPUT, InputError
 ENGINES: tuple[str, ...] = get_args(versions.Engine)
 
 
-def _console() -> Console:
+def console() -> Console:
     # Piped output (CI logs, Ansible) gets a fixed wide layout instead of rich's 80-column default.
     return Console() if sys.stdout.isatty() else Console(width=160)
 
@@ -59,7 +59,7 @@ def cmd_facts(args: argparse.Namespace) -> int:
     if args.format == "json":
         sys.stdout.write(facts.model_dump_json(indent=2) + "\n")
     else:
-        _console().print(gpus.facts_table(facts))
+        console().print(gpus.facts_table(facts))
     return 0
 
 
@@ -111,7 +111,7 @@ def _report(
     if fmt == "json":
         _print_json({"repository": str(where), "engine": engine, "models": _models_json(models)})
     else:
-        _console().print(_models_table(models, f"{where}: {verb} for {engine}"))
+        console().print(_models_table(models, f"{where}: {verb} for {engine}"))
 
 
 def cmd_validate(args: argparse.Namespace) -> int:

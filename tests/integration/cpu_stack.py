@@ -36,11 +36,11 @@ class Stack:
 
     @property
     def http(self) -> str:
-        return f"http://{self.host}:{self.http_port}"
+        return self.endpoint.http_url
 
     @property
     def grpc(self) -> str:
-        return f"{self.host}:{self.grpc_port}"
+        return self.endpoint.grpc_address
 
 
 def make(*targets: str, timeout: float = 3600) -> subprocess.CompletedProcess[str]:
