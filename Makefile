@@ -114,7 +114,7 @@ endif
 down: $(STAMP) ## Stop the stack and remove its containers and network
 	$(COMPOSE) down --remove-orphans --timeout 60
 
-smoke: $(STAMP) ## Gate live servers: URL="http://h1:8000 ..." or HOSTS=group INVENTORY=file (default: local stack)
+smoke: $(STAMP) ## Gate live servers: URL="http://h1 http://h2", or HOSTS=group INVENTORY=file (default: local stack)
 	@if [ -n "$(HOSTS)" ] && [ -z "$(INVENTORY)" ]; then \
 	  echo "smoke: HOSTS=$(HOSTS) needs INVENTORY=path/to/inventory" >&2; exit 2; fi
 	$(BIN)/tritonfleet smoke $(SMOKE_TARGETS) \

@@ -151,7 +151,7 @@ def report(runs: list[Run], console: Console) -> None:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--triton", required=True, help="Triton HTTP URL, e.g. http://127.0.0.1:8000")
+    parser.add_argument("--triton", required=True, help="Triton HTTP URL, http://HOST:PORT")
     parser.add_argument("--vllm", required=True, help="vLLM OpenAI server URL")
     parser.add_argument("--model", default="tiny-llama", help="Triton model name")
     parser.add_argument(

@@ -38,6 +38,26 @@ def web_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     server.shutdown()
 
 
+@pytest.fixture(scope="module")
+def silent_server() -> Iterator[str]:
+    """Takes connections and never answers: only timeouts stop a client that waits on it."""
+    listener = socket.create_server(("127.0.0.1", 0), backlog=64)
+    held: list[socket.socket] = []
+
+    def accept() -> None:
+        while True:
+            try:
+                held.append(listener.accept()[0])
+            except OSError:
+                return
+
+    threading.Thread(target=accept, daemon=True).start()
+    yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+    listener.close()
+    for connection in held:
+        connection.close()
+
+
 def closed_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -86,6 +106,26 @@ def test_an_unreachable_host_means_the_gate_could_not_run(cli, tmp_path: Path, w
     suites = ET.parse(tmp_path / "out" / "junit.xml").getroot().findall("testsuite")
     assert [(s.get("name"), s.get("tests")) for s in suites] == [("web", "4"), ("gone", "1")]
     assert suites[1].find("testcase/error").get("message").startswith("unreachable: 127.0.0.1:")
+
+
+def test_a_server_that_never_answers_fails_every_check_on_the_call_timeout(
+    cli, tmp_path: Path, silent_server
+):
+    result = cli("smoke", "--target", f"mute={silent_server}", "--call-timeout", "1", *reports(tmp_path))
+    assert result.code == 1
+    (host,) = json.loads((tmp_path / "out" / "report.json").read_text())["hosts"]
+    assert host["status"] == "failed"  # finished by the call timeouts, not by the host backstop
+    assert [c["check"] for c in host["checks"]] == HOST_CHECKS
+    assert all(c["outcome"] == "failed" and "timed out" in c["reason"] for c in host["checks"]), host
+
+
+def test_the_host_backstop_stops_a_run_that_outlasts_it(cli, tmp_path: Path, silent_server):
+    args = ("--target", f"mute={silent_server}", "--call-timeout", "5", "--host-timeout", "3")
+    result = cli("smoke", *args, *reports(tmp_path))
+    assert result.code == 2
+    assert "FAIL  mute  the suite did not finish in 3 s" in result.out
+    (host,) = json.loads((tmp_path / "out" / "report.json").read_text())["hosts"]
+    assert host["status"] == "error"
 
 
 @pytest.mark.parametrize(("hosts", "parallel", "overlap"), [(6, 6, True), (3, 1, False)])

@@ -87,11 +87,14 @@ def discover(settings: Settings, endpoint: Endpoint) -> Discovery:
         except TritonError as exc:
             found = Discovery(error=str(exc))
         if settings.models:
+            # Models asked for by name are checked even when the index cannot be read.
             listed = {entry.name: entry for entry in found.models}
-            found.models = [
-                listed.get(name, IndexEntry(name, "", "ABSENT", "not in the repository index"))
-                for name in settings.models
-            ]
+            unlisted = (
+                ("UNKNOWN", "the repository index could not be read")
+                if found.error
+                else ("ABSENT", "not in the repository index")
+            )
+            found.models = [listed.get(name, IndexEntry(name, "", *unlisted)) for name in settings.models]
         settings.discovered[endpoint.name] = found
     return settings.discovered[endpoint.name]
 

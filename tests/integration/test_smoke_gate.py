@@ -244,3 +244,12 @@ def test_without_the_admin_key_a_restricted_repository_cannot_be_listed(
     assert gate.failed("metrics-off") == {
         "repository_index": "HTTP repository index: 403: This API is restricted, expecting header 'admin-key'"
     }
+
+
+def test_models_named_on_the_command_line_are_checked_without_the_index(
+    metrics_off: Endpoint, tmp_path: Path
+):
+    gate = run_gate(tmp_path, "--target", metrics_off.spec, "--model", MODEL)
+    assert gate.code == 1
+    assert list(gate.checks("metrics-off")) == expected_labels([MODEL])
+    assert set(gate.failed("metrics-off")) == {"repository_index", f"{MODEL}/metrics"}

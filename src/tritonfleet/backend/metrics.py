@@ -1,4 +1,4 @@
-"""The `vllm:` metrics, exported through Triton's custom metrics API (port 8002 with nv_* metrics).
+"""The `vllm:` metrics, exported through Triton's custom metrics API beside the nv_* metrics.
 
 Only built when the model's config sets REPORT_CUSTOM_METRICS to "true", as in the official backend.
 """
