@@ -18,7 +18,18 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
-from tritonfleet import __version__, engine_args, gate, gpus, repository, smoke, targets, testmodel, versions
+from tritonfleet import (
+    __version__,
+    engine_args,
+    gate,
+    gpus,
+    memory,
+    repository,
+    smoke,
+    targets,
+    testmodel,
+    versions,
+)
 from tritonfleet.errors import EXIT_BAD_INPUT, InputError
 
 ENGINES: tuple[str, ...] = get_args(versions.Engine)
@@ -245,6 +256,75 @@ def cmd_smoke(args: argparse.Namespace) -> int:
     return result.exit_code
 
 
+# --- memory ----------------------------------------------------------------------------------------
+
+
+def cmd_memory_estimate(args: argparse.Namespace) -> int:
+    source = str(args.model_config)
+    shape = memory.shape_from_config(memory.read_config(args.model_config), source)
+    settings = memory.Settings(
+        gpu_total_bytes=int(args.gpu_total_gib * memory.GiB),
+        gpu_memory_utilization=args.gpu_memory_utilization,
+        tensor_parallel_size=args.tensor_parallel_size,
+        pipeline_parallel_size=args.pipeline_parallel_size,
+        dtype=args.dtype,
+        kv_cache_dtype=args.kv_cache_dtype,
+        max_model_len=args.max_model_len,
+        max_num_seqs=args.max_num_seqs,
+        max_num_batched_tokens=args.max_num_batched_tokens,
+        enable_chunked_prefill=not args.no_chunked_prefill,
+        enforce_eager=args.enforce_eager,
+    )
+    if args.gpu_total_gib <= 0:
+        raise InputError("--gpu-total-gib", None, f"{args.gpu_total_gib:g} is not a positive size")
+    result = memory.estimate(shape, settings, source)
+    if args.format == "json":
+        _print_json(result.to_json())
+    else:
+        table = Table(
+            title=f"{source}: per GPU, tp {args.tensor_parallel_size} x pp {args.pipeline_parallel_size}"
+        )
+        table.add_column("item")
+        table.add_column("value", justify="right")
+        for key, value in result.to_json().items():
+            table.add_row(key, ", ".join(value) if isinstance(value, list) else str(value))
+        console().print(table)
+    return 0
+
+
+def _add_memory_parser(commands: argparse._SubParsersAction) -> None:
+    group = commands.add_parser("memory", help="vLLM GPU memory from a model's config.json")
+    actions = group.add_subparsers(dest="memory_command", required=True, metavar="ACTION")
+    est = actions.add_parser(
+        "estimate",
+        help="weights, activation, CUDA graphs and KV cache per GPU for given engine settings",
+        description=(
+            "Estimates one vLLM instance's memory per GPU as the pinned vLLM accounts for it. An omitted "
+            "option takes that vLLM's default. GiB = 2^30 bytes."
+        ),
+    )
+    est.add_argument(
+        "--model-config", type=Path, required=True, metavar="PATH", help="config.json or its folder"
+    )
+    est.add_argument(
+        "--gpu-total-gib", type=float, required=True, metavar="G", help="memory CUDA reports per GPU"
+    )
+    est.add_argument(
+        "--gpu-memory-utilization", type=float, default=memory.DEFAULT_GPU_MEMORY_UTILIZATION, metavar="U"
+    )
+    est.add_argument("--tensor-parallel-size", type=int, default=1, metavar="N")
+    est.add_argument("--pipeline-parallel-size", type=int, default=1, metavar="N")
+    est.add_argument("--dtype", choices=("auto", "bfloat16", "float16", "float32"), default="auto")
+    est.add_argument("--kv-cache-dtype", choices=("auto", "fp8"), default="auto")
+    est.add_argument("--max-model-len", type=int, metavar="L", help="default: the model's maximum")
+    est.add_argument("--max-num-seqs", type=int, default=memory.DEFAULT_MAX_NUM_SEQS, metavar="S")
+    est.add_argument("--max-num-batched-tokens", type=int, metavar="B")
+    est.add_argument("--no-chunked-prefill", action="store_true", help="as enable_chunked_prefill: false")
+    est.add_argument("--enforce-eager", action="store_true", help="no CUDA graphs")
+    est.add_argument("--format", choices=("json", "table"), default="json")
+    est.set_defaults(func=cmd_memory_estimate)
+
+
 # --- parser ------------------------------------------------------------------------------------
 
 
@@ -368,6 +448,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     gate_parser.add_argument("--suite", type=Path, metavar="DIR", help="the smoke suite (default: smoke/)")
     gate_parser.set_defaults(func=cmd_smoke)
+    _add_memory_parser(commands)
     return parser
 
 

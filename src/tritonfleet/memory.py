@@ -1,0 +1,650 @@
+"""How much GPU memory a vLLM instance needs, estimated from the model's config.json alone (no weights).
+
+The accounting follows the vLLM in the GPU image (images/versions.yaml: vllm 0.24.0,
+vllm/v1/worker/gpu_worker.py `determine_available_memory` and vllm/utils/mem_utils.py):
+
+    requested  = ceil(total x gpu_memory_utilization)          # checked against free memory at start
+    kv_cache   = requested - weights - activation peak - non-torch increase - CUDA-graph estimate
+
+`total` is what CUDA reports (nvidia-smi memory.total - memory.reserved). The CUDA context and NCCL's
+communicators are created before vLLM takes its memory snapshot, so they are not in that budget;
+they are reported apart (`outside_budget`) because a co-tenant on the same GPU still has to fit them.
+
+Everything here is per GPU: weights and heads are split by tensor parallelism, layers by pipeline
+parallelism, and the busiest rank (the first or last pipeline stage) is the one reported.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from tritonfleet.errors import InputError
+
+GiB = 1 << 30
+MiB = 1 << 20
+
+Dtype = Literal["auto", "bfloat16", "float16", "float32"]
+KvDtype = Literal["auto", "fp8"]
+DTYPE_BYTES = {"bfloat16": 2, "float16": 2, "float32": 4, "half": 2, "float": 4}
+
+# vLLM 0.24.0 defaults for an engine built from AsyncEngineArgs (the Triton backend's usage context):
+# CacheConfig.gpu_memory_utilization and SchedulerConfig.DEFAULT_MAX_NUM_{BATCHED_TOKENS,SEQS}.
+DEFAULT_GPU_MEMORY_UTILIZATION = 0.92
+DEFAULT_MAX_NUM_BATCHED_TOKENS = 2048
+DEFAULT_MAX_NUM_SEQS = 128
+BLOCK_SIZE = 16
+VOCAB_PADDING = 64  # VocabParallelEmbedding pads the vocabulary to a multiple of this
+# CUDA-graph capture sizes: 1, 2, 4, then steps of 8 to 256 and 16 beyond, up to 2 x max_num_seqs
+# (at most 512): vllm/config/vllm.py `_set_cudagraph_sizes`.
+MAX_CUDAGRAPH_CAPTURE_SIZE = 512
+
+# Calibrated constants (bench/memory.py measures them against real startup logs).
+NON_TORCH_BYTES = 150 * MiB  # cuBLAS/attention workspaces allocated after the snapshot
+NON_TORCH_PER_EXTRA_RANK_BYTES = 64 * MiB  # custom all-reduce buffers and IPC handles, TP > 1
+CUDA_CONTEXT_BYTES = 512 * MiB  # created before the snapshot: outside the budget
+NCCL_BYTES = 256 * MiB  # communicator buffers per rank when TP x PP > 1, also before the snapshot
+CUDA_GRAPH_PER_GRAPH_BYTES = 2 * MiB
+SAMPLER_LOGITS_COPIES = 3  # float32 logits, probabilities and their sort, at the sampler's peak
+
+ARCHITECTURES = {
+    # architecture: MLP is gated (gate/up/down) or not (fc1/fc2)
+    "LlamaForCausalLM": True,
+    "MistralForCausalLM": True,
+    "Qwen2ForCausalLM": True,
+    "Qwen3ForCausalLM": True,
+    "Qwen2MoeForCausalLM": True,
+    "Qwen3MoeForCausalLM": True,
+    "MixtralForCausalLM": True,
+    "DeepseekV2ForCausalLM": True,
+    "DeepseekV3ForCausalLM": True,
+    "Gemma2ForCausalLM": True,
+    "Gemma3ForCausalLM": True,
+    "Gemma3ForConditionalGeneration": True,
+    "GraniteForCausalLM": True,
+    "Phi3ForCausalLM": True,
+    "Mistral3ForConditionalGeneration": True,
+    "LlavaForConditionalGeneration": True,
+    "PhiForCausalLM": False,
+    "OPTForCausalLM": False,
+}
+# Keys a compact config.json may omit, with the value transformers fills in (per model_type).
+IMPLIED = {
+    "gemma3_text": {
+        "vocab_size": 262208,
+        "head_dim": 256,
+        "max_position_embeddings": 131072,
+        "sliding_window": 4096,
+        "sliding_window_pattern": 6,
+        "tie_word_embeddings": True,
+        "num_attention_heads": 8,
+        "num_key_value_heads": 4,
+    },
+    "gemma2": {"tie_word_embeddings": True},
+    "opt": {"tie_word_embeddings": True},
+}
+# config.json keys vLLM reads for the model's longest sequence (vllm/config/model.py).
+MAX_LEN_KEYS = (
+    "max_position_embeddings",
+    "n_positions",
+    "max_seq_len",
+    "seq_length",
+    "model_max_length",
+    "max_sequence_length",
+    "max_seq_length",
+    "seq_len",
+)
+
+
+# --- what the config says --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Quantization:
+    method: str
+    linear_bytes_per_param: float  # decoder Linear layers; embeddings and lm_head stay in the dtype
+
+
+@dataclass(frozen=True)
+class Mla:
+    kv_lora_rank: int
+    qk_rope_head_dim: int
+    qk_nope_head_dim: int
+    v_head_dim: int
+    q_lora_rank: int | None
+
+
+@dataclass(frozen=True)
+class Moe:
+    experts: int
+    top_k: int
+    expert_intermediate: int
+    shared_intermediate: int  # all shared experts together; 0 if none
+    moe_layers: int
+
+
+@dataclass(frozen=True)
+class Shape:
+    """What memory depends on, read from config.json."""
+
+    architecture: str
+    model_type: str
+    hidden: int
+    layers: int
+    heads: int
+    kv_heads: int
+    head_dim: int
+    vocab: int
+    intermediate: int
+    tie_embeddings: bool
+    gated_mlp: bool
+    qkv_bias: bool
+    torch_dtype: str
+    max_position: int
+    sliding_window: int | None = None
+    sliding_layers: int = 0  # layers that attend only within the window
+    mla: Mla | None = None
+    moe: Moe | None = None
+    quantization: Quantization | None = None
+    extra_params: int = 0  # learned positions, vision tower and projector
+    extra_norm_params_per_layer: int = 0
+
+
+def read_config(path: Path) -> dict[str, Any]:
+    """config.json (or a folder holding it), as a dict; InputError when it cannot be read."""
+    file = path / "config.json" if path.is_dir() else path
+    try:
+        data = json.loads(file.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise InputError(file, None, f"cannot read the model config: {exc.strerror}") from exc
+    except ValueError as exc:
+        raise InputError(file, None, f"not JSON: {exc}") from exc
+    if not isinstance(data, dict):
+        raise InputError(file, None, "not a JSON object")
+    return data
+
+
+def _get(config: Mapping[str, Any], key: str, source: str, prefix: str, kind: type = int) -> Any:
+    if key not in config or config[key] is None:
+        raise InputError(source, f"{prefix}{key}", "missing")
+    value = config[key]
+    if kind is int and (isinstance(value, bool) or not isinstance(value, int) or value <= 0):
+        raise InputError(source, f"{prefix}{key}", f"{value!r} is not a positive whole number")
+    return value
+
+
+def _quantization(config: Mapping[str, Any], source: str) -> Quantization | None:
+    q = config.get("quantization_config")
+    if not q:
+        return None
+    method = str(q.get("quant_method", "")).lower()
+    field_name = "quantization_config.quant_method"
+    if method in ("fp8", "fbgemm_fp8", "modelopt"):
+        return Quantization(method, 1.0)
+    if method == "compressed-tensors":
+        groups = q.get("config_groups") or {}
+        weights = next((g.get("weights") for g in groups.values() if g.get("weights")), None)
+        if not weights:
+            raise InputError(source, "quantization_config.config_groups", "no weights scheme found")
+        bits = int(weights.get("num_bits", 8))
+        group = weights.get("group_size") or 0
+        scale = 2 / group if group and weights.get("strategy") == "group" else 0.0
+        return Quantization(f"compressed-tensors w{bits}", bits / 8 + scale)
+    if method in ("awq", "gptq", "awq_marlin", "gptq_marlin"):
+        bits = int(q.get("bits", q.get("w_bit", 4)))
+        group = int(q.get("group_size", q.get("q_group_size", 128)))
+        # Per group: a 16-bit scale and a packed zero point.
+        per_group = (2 + bits / 8) / group if group > 0 else 0.0
+        return Quantization(method, bits / 8 + per_group)
+    if method == "bitsandbytes":
+        four = q.get("load_in_4bit") or q.get("_load_in_4bit")
+        return Quantization(method, 0.5 + 4 / 64 if four else 1.0 + 4 / 64)
+    raise InputError(source, field_name, f"{method or 'missing'!r} is not a quantization tritonfleet knows")
+
+
+def _max_position(config: Mapping[str, Any]) -> int | None:
+    found = [int(config[k]) for k in MAX_LEN_KEYS if isinstance(config.get(k), int)]
+    if not found:
+        return None
+    longest = min(found)
+    rope = config.get("rope_scaling") or {}
+    rope_type = rope.get("rope_type", rope.get("type"))
+    if rope_type and rope_type not in ("su", "longrope", "llama3", "mrope", "default") and "factor" in rope:
+        base = int(rope.get("original_max_position_embeddings", longest))
+        longest = int(base * float(rope["factor"]))
+    return longest
+
+
+def _vision_params(vision: Mapping[str, Any] | None, text_hidden: int) -> int:
+    """A ViT tower (attention + MLP per layer, patch embedding) and a two-layer projector."""
+    if not vision:
+        return 0
+    hidden = int(vision.get("hidden_size", 0))
+    inner = int(vision.get("intermediate_size", 4 * hidden))
+    layers = int(vision.get("num_hidden_layers", 0))
+    patch = int(vision.get("patch_size", 14))
+    per_layer = 4 * hidden * hidden + 2 * hidden * inner + 9 * hidden + inner
+    patch_embed = 3 * patch * patch * hidden
+    projector = hidden * text_hidden + text_hidden * text_hidden
+    return layers * per_layer + patch_embed + projector
+
+
+def shape_from_config(config: Mapping[str, Any], source: str = "config.json") -> Shape:
+    """The memory-relevant shape of a Hugging Face config.json; InputError naming a missing field."""
+    architectures = config.get("architectures") or []
+    if not architectures:
+        raise InputError(source, "architectures", "missing")
+    architecture = str(architectures[0])
+    if architecture not in ARCHITECTURES:
+        raise InputError(
+            source, "architectures", f"{architecture!r} is not an architecture tritonfleet can size"
+        )
+    text = config.get("text_config") or config
+    prefix = "text_config." if "text_config" in config else ""
+    model_type = str(text.get("model_type", config.get("model_type", "")))
+    text = {**IMPLIED.get(model_type, {}), **text}
+    hidden = _get(text, "hidden_size", source, prefix)
+    layers = _get(text, "num_hidden_layers", source, prefix)
+    heads = _get(text, "num_attention_heads", source, prefix)
+    kv_heads = text.get("num_key_value_heads") or heads
+    head_dim = text.get("head_dim") or hidden // heads
+    vocab = _get(text, "vocab_size", source, prefix)
+    intermediate = text.get("intermediate_size") or text.get("ffn_dim") or 4 * hidden
+    torch_dtype = str(
+        text.get("torch_dtype") or config.get("torch_dtype") or config.get("dtype") or "bfloat16"
+    )
+    max_position = _max_position(text) or _max_position(config)
+    if max_position is None:
+        raise InputError(source, f"{prefix}max_position_embeddings", "missing")
+    tie = text.get("tie_word_embeddings", config.get("tie_word_embeddings", False))
+
+    mla = None
+    if text.get("kv_lora_rank"):
+        mla = Mla(
+            kv_lora_rank=int(text["kv_lora_rank"]),
+            qk_rope_head_dim=_get(text, "qk_rope_head_dim", source, prefix),
+            qk_nope_head_dim=_get(text, "qk_nope_head_dim", source, prefix),
+            v_head_dim=_get(text, "v_head_dim", source, prefix),
+            q_lora_rank=text.get("q_lora_rank"),
+        )
+
+    moe = None
+    experts = text.get("num_local_experts") or text.get("num_experts") or text.get("n_routed_experts")
+    if experts:
+        expert_inter = text.get("moe_intermediate_size") or intermediate
+        shared = 0
+        if text.get("n_shared_experts"):
+            shared = int(text["n_shared_experts"]) * int(expert_inter)
+        elif text.get("shared_expert_intermediate_size"):
+            shared = int(text["shared_expert_intermediate_size"])
+        dense = int(text.get("first_k_dense_replace", 0))
+        dense += len(text.get("mlp_only_layers") or [])
+        moe = Moe(
+            experts=int(experts),
+            top_k=_get(text, "num_experts_per_tok", source, prefix),
+            expert_intermediate=int(expert_inter),
+            shared_intermediate=shared,
+            moe_layers=layers - dense,
+        )
+
+    sliding_window = text.get("sliding_window")
+    sliding_layers = 0
+    if sliding_window and text.get("use_sliding_window", True):
+        if model_type == "gemma2":
+            sliding_layers = layers // 2  # every other layer
+        elif model_type == "gemma3_text":
+            pattern = int(text.get("sliding_window_pattern", 6))
+            sliding_layers = layers - layers // pattern  # 5 local : 1 global
+        elif text.get("layer_types"):
+            sliding_layers = sum(t == "sliding_attention" for t in text["layer_types"])
+        elif model_type in ("qwen2", "qwen3", "qwen2_moe", "qwen3_moe"):
+            sliding_layers = max(0, layers - int(text.get("max_window_layers", layers)))
+        else:
+            sliding_layers = layers  # Mistral-style: every layer within the window
+
+    extra = 0
+    if model_type == "opt":
+        extra += (int(text.get("max_position_embeddings", 2048)) + 2) * hidden  # learned positions
+        projection = text.get("word_embed_proj_dim", hidden)
+        if projection != hidden:
+            extra += 2 * projection * hidden
+    extra += _vision_params(config.get("vision_config"), hidden) if "vision_config" in config else 0
+    qk_norm = 2 * int(head_dim) if model_type in ("qwen3", "qwen3_moe", "gemma3_text") else 0
+    qkv_bias = bool(text.get("attention_bias")) or model_type in ("qwen2", "qwen2_moe", "phi", "opt")
+    return Shape(
+        architecture=architecture,
+        model_type=model_type,
+        hidden=int(hidden),
+        layers=int(layers),
+        heads=int(heads),
+        kv_heads=int(kv_heads),
+        head_dim=int(head_dim),
+        vocab=int(vocab),
+        intermediate=int(intermediate),
+        tie_embeddings=bool(tie),
+        gated_mlp=ARCHITECTURES[architecture],
+        qkv_bias=qkv_bias,
+        torch_dtype=torch_dtype,
+        max_position=int(max_position),
+        sliding_window=int(sliding_window) if sliding_layers else None,
+        sliding_layers=sliding_layers,
+        mla=mla,
+        moe=moe,
+        quantization=_quantization(config, source),
+        extra_params=extra,
+        extra_norm_params_per_layer=qk_norm,
+    )
+
+
+# --- parameters and weights ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LayerParams:
+    """One decoder layer's parameters, split by what tensor parallelism does to them."""
+
+    attention: int  # split by TP
+    kv_projection: int  # split by TP, but replicated once TP exceeds the KV heads
+    mlp: int  # split by TP (experts included)
+    replicated: int  # norms, router
+
+
+def _attention_params(shape: Shape) -> tuple[int, int]:
+    h, heads, kv, hd = shape.hidden, shape.heads, shape.kv_heads, shape.head_dim
+    if shape.mla:
+        m = shape.mla
+        qk = m.qk_nope_head_dim + m.qk_rope_head_dim
+        q = (
+            h * m.q_lora_rank + m.q_lora_rank * heads * qk + m.q_lora_rank
+            if m.q_lora_rank
+            else h * heads * qk
+        )
+        kv_a = h * (m.kv_lora_rank + m.qk_rope_head_dim) + m.kv_lora_rank
+        kv_b = m.kv_lora_rank * heads * (m.qk_nope_head_dim + m.v_head_dim)
+        out = heads * m.v_head_dim * h
+        return q + kv_b + out, kv_a
+    q_bias, kv_bias = (heads * hd, 2 * kv * hd) if shape.qkv_bias else (0, 0)
+    out_bias = h if shape.model_type in ("phi", "opt") else 0
+    q_and_out = 2 * h * heads * hd + q_bias + out_bias
+    return q_and_out, 2 * h * kv * hd + kv_bias
+
+
+def _mlp_params(shape: Shape, inner: int) -> int:
+    if shape.gated_mlp:
+        return 3 * shape.hidden * inner
+    return 2 * shape.hidden * inner + inner + shape.hidden  # fc1, fc2 with biases
+
+
+def layer_params(shape: Shape) -> list[LayerParams]:
+    attention, kv_projection = _attention_params(shape)
+    norms = 2 * shape.hidden + shape.extra_norm_params_per_layer
+    if shape.model_type in ("gemma2", "gemma3_text"):
+        norms += 2 * shape.hidden  # pre- and post-feedforward norms as well
+    if shape.model_type in ("phi", "opt"):
+        norms = 4 * shape.hidden if shape.model_type == "opt" else 2 * shape.hidden
+    layers = []
+    for index in range(shape.layers):
+        moe = shape.moe
+        is_moe = moe is not None and index >= shape.layers - moe.moe_layers
+        if is_moe and moe is not None:
+            mlp = moe.experts * _mlp_params(shape, moe.expert_intermediate)
+            mlp += _mlp_params(shape, moe.shared_intermediate) if moe.shared_intermediate else 0
+            router = shape.hidden * moe.experts + (shape.hidden if shape.model_type == "qwen2_moe" else 0)
+        else:
+            mlp, router = _mlp_params(shape, shape.intermediate), 0
+        layers.append(LayerParams(attention, kv_projection, mlp, norms + router))
+    return layers
+
+
+def parameter_count(shape: Shape) -> int:
+    """All parameters: embeddings, every layer (all experts), final norm, an untied lm_head, extras."""
+    embed = shape.vocab * shape.hidden
+    head = 0 if shape.tie_embeddings else embed
+    final_norm = shape.hidden * (2 if shape.model_type in ("phi", "opt") else 1)
+    lm_bias = shape.vocab if shape.model_type == "phi" else 0
+    body = sum(p.attention + p.kv_projection + p.mlp + p.replicated for p in layer_params(shape))
+    return embed + head + final_norm + lm_bias + body + shape.extra_params
+
+
+def model_dtype(shape: Shape, dtype: Dtype) -> str:
+    """vLLM's dtype "auto": the config's dtype, with float32 checkpoints served in bfloat16."""
+    if dtype != "auto":
+        return dtype
+    configured = shape.torch_dtype.replace("torch.", "")
+    return "bfloat16" if configured in ("float32", "float") else configured
+
+
+def _pipeline_stages(layers: int, pp: int) -> list[int]:
+    """Layers per stage as vLLM splits them (`get_pp_indices`): the remainder goes to the last ones."""
+    base, extra = divmod(layers, pp)
+    return [base + (1 if stage >= pp - extra else 0) for stage in range(pp)]
+
+
+def weights_bytes(shape: Shape, tp: int, pp: int, dtype_bytes: int) -> int:
+    """Weights on the busiest GPU: the first pipeline stage (embeddings) or the last (lm_head)."""
+    quant = shape.quantization
+    linear = quant.linear_bytes_per_param if quant else dtype_bytes
+    per_layer = []
+    kv_share = max(1, shape.kv_heads // tp) / shape.kv_heads if not shape.mla else 1.0
+    for p in layer_params(shape):
+        tp_split = (p.attention + p.mlp) / tp * linear
+        kv = p.kv_projection * (kv_share if not shape.mla else 1.0) * linear
+        per_layer.append(tp_split + kv + p.replicated * dtype_bytes)
+    padded_vocab = math.ceil(shape.vocab / VOCAB_PADDING) * VOCAB_PADDING
+    embed = math.ceil(padded_vocab / tp) * shape.hidden * dtype_bytes
+    # A tied lm_head shares the embedding; on a separate last stage it is loaded there again.
+    head = embed if (not shape.tie_embeddings or pp > 1) else 0
+    extras = shape.extra_params * dtype_bytes  # vision tower, learned positions: not split by TP
+    rope_cache = shape.max_position * shape.head_dim * dtype_bytes if not shape.mla else 0
+    stages = _pipeline_stages(shape.layers, pp)
+    first = sum(per_layer[: stages[0]]) + embed + extras + rope_cache
+    last = sum(per_layer[shape.layers - stages[-1] :]) + head + shape.hidden * dtype_bytes + rope_cache
+    if pp == 1:
+        return int(sum(per_layer) + embed + head + extras + rope_cache + shape.hidden * dtype_bytes)
+    return int(max(first, last))
+
+
+# --- KV cache --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class KvPerToken:
+    """KV-cache bytes one token takes on the busiest GPU, by layer kind."""
+
+    full: int
+    sliding: int
+
+    @property
+    def total(self) -> int:
+        return self.full + self.sliding
+
+
+def kv_bytes_per_token(shape: Shape, tp: int, pp: int, kv_bytes: int) -> KvPerToken:
+    if shape.mla:
+        # MLA caches one latent vector and the rope key per token, the same on every TP rank.
+        per_layer = (shape.mla.kv_lora_rank + shape.mla.qk_rope_head_dim) * kv_bytes
+    else:
+        per_layer = 2 * max(1, shape.kv_heads // tp) * shape.head_dim * kv_bytes
+    layers = max(_pipeline_stages(shape.layers, pp))
+    sliding = round(shape.sliding_layers * layers / shape.layers)
+    return KvPerToken(full=(layers - sliding) * per_layer, sliding=sliding * per_layer)
+
+
+# --- the estimate ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The engine arguments memory depends on; None takes the pinned vLLM's default."""
+
+    gpu_total_bytes: int
+    gpu_memory_utilization: float = DEFAULT_GPU_MEMORY_UTILIZATION
+    tensor_parallel_size: int = 1
+    pipeline_parallel_size: int = 1
+    dtype: Dtype = "auto"
+    kv_cache_dtype: KvDtype = "auto"
+    max_model_len: int | None = None
+    max_num_seqs: int = DEFAULT_MAX_NUM_SEQS
+    max_num_batched_tokens: int | None = None
+    enable_chunked_prefill: bool = True
+    enforce_eager: bool = False
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """Bytes per GPU (the busiest one), and what the KV cache holds."""
+
+    requested: int
+    weights: int
+    non_torch: int
+    activation: int
+    cuda_graph: int
+    kv_cache: int
+    kv_cache_tokens: int
+    max_concurrency: float
+    max_model_len: int
+    max_num_batched_tokens: int
+    kv_bytes_per_token: int
+    outside_budget: int
+    notes: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        """The CLI's keys (GiB = 2^30 bytes), then the details behind them."""
+        gib = {k: round(v / GiB, 3) for k, v in asdict(self).items() if k in _GIB_KEYS}
+        return {
+            "weights_gib": gib["weights"],
+            "non_torch_gib": gib["non_torch"],
+            "activation_gib": gib["activation"],
+            "cuda_graph_gib": gib["cuda_graph"],
+            "kv_cache_gib": gib["kv_cache"],
+            "kv_cache_tokens": self.kv_cache_tokens,
+            "max_concurrency": round(self.max_concurrency, 2),
+            "requested_gib": gib["requested"],
+            "outside_budget_gib": gib["outside_budget"],
+            "kv_cache_bytes_per_token": self.kv_bytes_per_token,
+            "max_model_len": self.max_model_len,
+            "max_num_batched_tokens": self.max_num_batched_tokens,
+            "notes": self.notes,
+        }
+
+
+_GIB_KEYS = ("requested", "weights", "non_torch", "activation", "cuda_graph", "kv_cache", "outside_budget")
+
+
+def _check(shape: Shape, settings: Settings, source: str) -> int:
+    """The max_model_len to use; InputError for settings vLLM would refuse."""
+    tp, pp = settings.tensor_parallel_size, settings.pipeline_parallel_size
+    if not 0 < settings.gpu_memory_utilization <= 1:
+        raise InputError(
+            "--gpu-memory-utilization", None, f"{settings.gpu_memory_utilization:g} is outside (0, 1]"
+        )
+    if settings.gpu_total_bytes <= 0:
+        raise InputError("--gpu-total-gib", None, "must be positive")
+    for flag, value in (("--tensor-parallel-size", tp), ("--pipeline-parallel-size", pp),
+                        ("--max-num-seqs", settings.max_num_seqs)):  # fmt: skip
+        if value < 1:
+            raise InputError(flag, None, f"{value} is not a positive whole number")
+    if shape.heads % tp:
+        raise InputError(
+            source,
+            "num_attention_heads",
+            f"{shape.heads} attention heads do not divide by tensor_parallel_size {tp}",
+        )
+    if not shape.mla and (shape.kv_heads % tp if shape.kv_heads >= tp else tp % shape.kv_heads):
+        raise InputError(
+            source,
+            "num_key_value_heads",
+            f"{shape.kv_heads} KV heads and tensor_parallel_size {tp} do not divide",
+        )
+    if pp > shape.layers:
+        raise InputError("--pipeline-parallel-size", None, f"{pp} stages for {shape.layers} layers")
+    length = settings.max_model_len if settings.max_model_len is not None else shape.max_position
+    if length <= 0:
+        raise InputError("--max-model-len", None, f"{length} is not a positive number of tokens")
+    if length > shape.max_position:
+        raise InputError(
+            "--max-model-len", None, f"{length} exceeds the model's maximum of {shape.max_position} tokens"
+        )
+    if settings.max_num_batched_tokens is not None and settings.max_num_batched_tokens <= 0:
+        raise InputError(
+            "--max-num-batched-tokens", None, f"{settings.max_num_batched_tokens} is not positive"
+        )
+    return length
+
+
+def _activation_bytes(shape: Shape, tp: int, tokens: int, seqs: int, dtype_bytes: int) -> int:
+    """The torch peak of vLLM's profile run: one forward pass over `tokens`, then the sampler."""
+    h = shape.hidden
+    if shape.moe:
+        moe = shape.moe
+        inner = moe.top_k * moe.expert_intermediate + moe.shared_intermediate
+    else:
+        inner = shape.intermediate
+    qkv = (shape.heads + 2 * shape.kv_heads) * shape.head_dim
+    # Residual, normed input and attention output stay live while the MLP holds gate+up and its product.
+    per_token = 3 * h + max(qkv // tp + shape.heads * shape.head_dim // tp, 3 * inner // tp)
+    forward = tokens * per_token * dtype_bytes
+    sampler = min(seqs, tokens) * shape.vocab * 4 * SAMPLER_LOGITS_COPIES
+    return forward + sampler
+
+
+def _cuda_graph_bytes(shape: Shape, settings: Settings, dtype_bytes: int) -> tuple[int, int]:
+    """(the estimate vLLM subtracts from the KV budget, the number of graphs captured)."""
+    if settings.enforce_eager:
+        return 0, 0
+    largest = min(2 * settings.max_num_seqs, MAX_CUDAGRAPH_CAPTURE_SIZE)
+    sizes = [s for s in (1, 2, 4, *range(8, 257, 8), *range(272, 513, 16)) if s <= largest]
+    graphs = len(sizes)
+    pool = _activation_bytes(shape, settings.tensor_parallel_size, largest, 0, dtype_bytes)
+    return pool + graphs * CUDA_GRAPH_PER_GRAPH_BYTES, graphs
+
+
+def estimate(shape: Shape, settings: Settings, source: str = "config.json") -> Estimate:
+    max_model_len = _check(shape, settings, source)
+    tp, pp = settings.tensor_parallel_size, settings.pipeline_parallel_size
+    dtype_bytes = DTYPE_BYTES[model_dtype(shape, settings.dtype)]
+    kv_bytes = 1 if settings.kv_cache_dtype == "fp8" else dtype_bytes
+    batched = settings.max_num_batched_tokens or DEFAULT_MAX_NUM_BATCHED_TOKENS
+    if settings.max_num_batched_tokens is None and not settings.enable_chunked_prefill:
+        batched = max(batched, max_model_len)
+    notes = []
+    if not settings.enable_chunked_prefill and batched < max_model_len:
+        notes.append("max_num_batched_tokens < max_model_len without chunked prefill: vLLM refuses this")
+
+    requested = math.ceil(settings.gpu_total_bytes * settings.gpu_memory_utilization)
+    weights = weights_bytes(shape, tp, pp, dtype_bytes)
+    ranks = tp * pp
+    non_torch = NON_TORCH_BYTES + (NON_TORCH_PER_EXTRA_RANK_BYTES if tp > 1 else 0)
+    activation = _activation_bytes(shape, tp, batched, settings.max_num_seqs, dtype_bytes)
+    cuda_graph, _ = _cuda_graph_bytes(shape, settings, dtype_bytes)
+    kv_cache = max(0, requested - weights - non_torch - activation - cuda_graph)
+
+    per_token = kv_bytes_per_token(shape, tp, pp, kv_bytes)
+    block_bytes = per_token.total * BLOCK_SIZE
+    blocks = kv_cache // block_bytes if block_bytes else 0
+    tokens = blocks * BLOCK_SIZE
+    window = min(max_model_len, (shape.sliding_window or 0) + BLOCK_SIZE)
+    per_request = per_token.full * max_model_len + per_token.sliding * window
+    concurrency = (blocks * block_bytes) / per_request if per_request else 0.0
+    if kv_cache == 0:
+        notes.append("no memory is left for the KV cache: vLLM fails at start")
+    outside = CUDA_CONTEXT_BYTES + (NCCL_BYTES if ranks > 1 else 0)
+    return Estimate(
+        requested=requested,
+        weights=weights,
+        non_torch=non_torch,
+        activation=activation,
+        cuda_graph=cuda_graph,
+        kv_cache=kv_cache,
+        kv_cache_tokens=int(tokens),
+        max_concurrency=concurrency,
+        max_model_len=max_model_len,
+        max_num_batched_tokens=batched,
+        kv_bytes_per_token=per_token.total,
+        outside_budget=outside,
+        notes=notes,
+    )

@@ -1,0 +1,326 @@
+"""The memory estimate from config.json: parameters, weights per GPU, KV bytes per token, the vLLM
+budget, and one-line errors for bad input. Configs are the public files in tests/fixtures/model-configs
+(INDEX.md there says which are verbatim and gives reference parameter counts)."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from tritonfleet import memory
+
+from helpers import ROOT
+
+CONFIGS = ROOT / "tests" / "fixtures" / "model-configs"
+H100_GIB = 85_017_493_504 / memory.GiB  # what CUDA reports for an H100 80GB HBM3 (tests/fixtures/gpu-hosts)
+
+
+def config(slug: str) -> dict:
+    return json.loads((CONFIGS / slug / "config.json").read_text())
+
+
+def shape(slug: str) -> memory.Shape:
+    return memory.shape_from_config(config(slug), slug)
+
+
+def reference_counts() -> dict[str, float]:
+    """INDEX.md's parameter counts (billions), computed there per architecture and cross-checked."""
+    counts = {}
+    for line in (CONFIGS / "INDEX.md").read_text().splitlines():
+        cells = [c.strip() for c in line.split("|")]
+        if len(cells) > 3 and "__" in cells[1] and re.fullmatch(r"[\d.]+", cells[3]):
+            counts[cells[1]] = float(cells[3])
+    return counts
+
+
+@pytest.mark.parametrize("slug", sorted(reference_counts()))
+def test_parameter_count_matches_the_index(slug: str):
+    counted = memory.parameter_count(shape(slug)) / 1e9
+    assert counted == pytest.approx(reference_counts()[slug], rel=0.005)
+
+
+def test_llama_8b_parameters_exactly():
+    # 8,030,261,248 is also the sum of the safetensors shards' tensors.
+    assert memory.parameter_count(shape("meta-llama__Llama-3.1-8B-Instruct")) == 8_030_261_248
+
+
+# --- weights ---------------------------------------------------------------------------------
+
+
+def weights_gib(slug: str, tp: int = 1, pp: int = 1, cfg: dict | None = None) -> float:
+    s = memory.shape_from_config(cfg or config(slug), slug)
+    return memory.weights_bytes(s, tp, pp, 2) / memory.GiB
+
+
+def test_bf16_weights_match_what_vllm_loads():
+    # vLLM's "model weights take 14.96GiB" for Meta-Llama-3-8B (vllm-project/vllm#10511).
+    assert weights_gib("meta-llama__Meta-Llama-3-8B") == pytest.approx(14.96, abs=0.01)
+    # Llama 3.1's 128k rope cache adds 32 MiB.
+    assert weights_gib("meta-llama__Llama-3.1-8B-Instruct") == pytest.approx(14.99, abs=0.01)
+
+
+def test_tensor_parallel_splits_weights_and_pipeline_parallel_splits_layers():
+    one = weights_gib("meta-llama__Llama-3.1-8B-Instruct")
+    two = weights_gib("meta-llama__Llama-3.1-8B-Instruct", tp=2)
+    assert two == pytest.approx(one / 2, rel=0.01)
+    # PP 2: each stage holds 16 layers plus the embeddings or the lm_head.
+    stage = weights_gib("meta-llama__Llama-3.1-8B-Instruct", pp=2)
+    assert one / 2 < stage < one / 2 + 1.0
+
+
+def test_fp8_and_w4a16_quantize_only_the_linear_layers():
+    bf16 = weights_gib("meta-llama__Llama-3.1-8B-Instruct")
+    fp8 = weights_gib("RedHatAI__Meta-Llama-3.1-8B-Instruct-FP8")
+    w4 = weights_gib("RedHatAI__Meta-Llama-3.1-8B-Instruct-quantized.w4a16")
+    # Linear parameters: 8,030,261,248 minus embeddings and lm_head (2 x 128,256 x 4,096) minus the
+    # 65 RMSNorm vectors (65 x 4,096). They drop from 2 bytes to 1 (FP8), or to 0.5 plus a bf16 scale
+    # per group of 128 (w4a16); embeddings, lm_head and norms stay bf16.
+    linear = 8_030_261_248 - 2 * 128_256 * 4_096 - 65 * 4_096
+    assert fp8 == pytest.approx(bf16 - linear * 1 / memory.GiB, abs=0.001)
+    assert w4 == pytest.approx(bf16 - linear * (2 - 0.5 - 2 / 128) / memory.GiB, abs=0.001)
+
+
+def test_moe_weights_count_every_expert():
+    mixtral = weights_gib("mistralai__Mixtral-8x7B-Instruct-v0.1")
+    assert mixtral == pytest.approx(46.703e9 * 2 / memory.GiB, rel=0.01)
+    assert weights_gib("mistralai__Mixtral-8x7B-Instruct-v0.1", tp=4) == pytest.approx(mixtral / 4, rel=0.01)
+
+
+def test_70b_bf16_at_tp4_as_in_model_repository():
+    # The bf16 Llama 3.3 70B config is the FP8 file without its quantization_config (INDEX.md).
+    cfg = config("RedHatAI__Llama-3.3-70B-Instruct-FP8-dynamic")
+    del cfg["quantization_config"]
+    assert weights_gib("llama-3.3-70b", tp=4, cfg=cfg) == pytest.approx(
+        70.554e9 * 2 / 4 / memory.GiB, rel=0.01
+    )
+
+
+# --- KV cache per token ----------------------------------------------------------------------
+
+
+def kv(slug: str, tp: int = 1, pp: int = 1, kv_bytes: int = 2) -> memory.KvPerToken:
+    return memory.kv_bytes_per_token(shape(slug), tp, pp, kv_bytes)
+
+
+def test_gqa_kv_bytes_per_token():
+    # 2 (K and V) x 32 layers x 8 KV heads x 128 dims x 2 bytes.
+    assert kv("meta-llama__Llama-3.1-8B-Instruct").total == 131_072
+    assert kv("meta-llama__Llama-3.1-8B-Instruct", tp=2).total == 65_536
+    # Past 8 ranks the KV heads are replicated: one head per rank.
+    assert kv("meta-llama__Llama-3.1-8B-Instruct", tp=16).total == 16_384
+    # MHA: CodeLlama has as many KV heads as query heads.
+    assert kv("codellama__CodeLlama-7b-hf").total == 2 * 32 * 32 * 128 * 2
+
+
+def test_fp8_kv_cache_halves_it():
+    assert kv("meta-llama__Llama-3.1-8B-Instruct", kv_bytes=1).total == 65_536
+
+
+def test_mla_caches_the_latent_and_is_not_split_by_tp():
+    # DeepSeek-V2-Lite: 27 layers x (kv_lora_rank 512 + rope 64) x 2 bytes.
+    assert kv("deepseek-ai__DeepSeek-V2-Lite-Chat").total == 27 * 576 * 2
+    assert kv("deepseek-ai__DeepSeek-V2-Lite-Chat", tp=4).total == 27 * 576 * 2
+
+
+def test_pipeline_parallel_splits_layers():
+    assert kv("meta-llama__Llama-3.1-8B-Instruct", pp=2).total == 131_072 // 2
+
+
+def test_sliding_window_layers_are_told_apart():
+    gemma2 = kv("google__gemma-2-9b-it")
+    assert gemma2.full == gemma2.sliding  # every other layer is local
+    gemma3 = kv("google__gemma-3-12b-it")  # 5 local : 1 global, from the compact config's defaults
+    assert gemma3.sliding == 5 * gemma3.full
+
+
+def test_moe_kv_follows_attention_not_experts():
+    assert kv("Qwen__Qwen3-30B-A3B").total == 2 * 48 * 4 * 128 * 2
+
+
+# --- the estimate ----------------------------------------------------------------------------
+
+
+def estimate(slug: str, **settings) -> memory.Estimate:
+    total = settings.pop("gpu_total_gib", H100_GIB)
+    return memory.estimate(shape(slug), memory.Settings(gpu_total_bytes=int(total * memory.GiB), **settings))
+
+
+def test_the_budget_adds_up():
+    e = estimate("meta-llama__Llama-3.1-8B-Instruct", gpu_memory_utilization=0.9, max_model_len=8192)
+    assert e.requested == int(85_017_493_504 * 0.9) + 1
+    assert e.kv_cache == e.requested - e.weights - e.non_torch - e.activation - e.cuda_graph
+    assert e.kv_cache_tokens == e.kv_cache // (131_072 * 16) * 16
+    assert e.max_concurrency == pytest.approx(e.kv_cache_tokens / 8192)
+
+
+def test_omitted_options_take_the_pinned_vllm_defaults():
+    e = estimate("meta-llama__Llama-3.1-8B-Instruct")
+    assert e.requested == -(-85_017_493_504 * 92 // 100)  # gpu_memory_utilization 0.92
+    assert e.max_model_len == 131_072  # the model's maximum
+    assert e.max_num_batched_tokens == 2048
+
+
+def test_more_batched_tokens_cost_activation_memory_and_eager_mode_costs_no_graphs():
+    small = estimate("meta-llama__Llama-3.1-8B-Instruct", max_num_batched_tokens=2048)
+    large = estimate("meta-llama__Llama-3.1-8B-Instruct", max_num_batched_tokens=16384)
+    assert large.activation > small.activation
+    assert large.kv_cache < small.kv_cache
+    eager = estimate("meta-llama__Llama-3.1-8B-Instruct", enforce_eager=True)
+    assert eager.cuda_graph == 0
+    assert eager.kv_cache > small.kv_cache
+
+
+def test_sliding_window_raises_concurrency_at_long_context():
+    e = estimate("google__gemma-2-9b-it", max_model_len=8192)
+    per_token = memory.kv_bytes_per_token(shape("google__gemma-2-9b-it"), 1, 1, 2)
+    # Local layers hold at most the 4096-token window (plus a block) per request.
+    per_request = per_token.full * 8192 + per_token.sliding * (4096 + 16)
+    assert e.max_concurrency == pytest.approx(e.kv_cache_tokens * per_token.total / per_request, rel=1e-6)
+    assert e.max_concurrency > e.kv_cache_tokens / 8192
+
+
+def test_a_model_too_big_for_the_gpu_leaves_no_kv_cache():
+    e = estimate("mistralai__Mixtral-8x7B-Instruct-v0.1", max_model_len=4096)
+    assert e.kv_cache == 0
+    assert e.kv_cache_tokens == 0
+    assert "vLLM fails at start" in e.notes[0]
+
+
+# --- bad input -------------------------------------------------------------------------------
+
+
+def broken(tmp_path: Path, slug: str, change) -> Path:
+    cfg = config(slug)
+    change(cfg)
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(cfg))
+    return path
+
+
+ESTIMATE = ["memory", "estimate", "--gpu-total-gib", "79.18"]
+
+
+@pytest.mark.parametrize(
+    ("slug", "change", "args", "message"),
+    [
+        (
+            "meta-llama__Llama-3.1-8B-Instruct",
+            lambda c: c.pop("hidden_size"),
+            [],
+            "{cfg}: hidden_size: missing",
+        ),
+        (
+            "mistralai__Mistral-Small-3.1-24B-Instruct-2503",
+            lambda c: c["text_config"].pop("num_hidden_layers"),
+            [],
+            "{cfg}: text_config.num_hidden_layers: missing",
+        ),
+        (
+            "meta-llama__Llama-3.1-8B-Instruct",
+            lambda c: c.update(architectures=["RwkvForCausalLM"]),
+            [],
+            "{cfg}: architectures: 'RwkvForCausalLM' is not an architecture tritonfleet can size",
+        ),
+        (
+            "meta-llama__Llama-3.1-8B-Instruct",
+            lambda c: c.update(num_hidden_layers="32"),
+            [],
+            "{cfg}: num_hidden_layers: '32' is not a positive whole number",
+        ),
+        (
+            "meta-llama__Llama-3.1-8B-Instruct",
+            lambda c: c.update(quantization_config={"quant_method": "hqq"}),
+            [],
+            "{cfg}: quantization_config.quant_method: 'hqq' is not a quantization tritonfleet knows",
+        ),
+        (
+            "meta-llama__Llama-3.1-8B-Instruct",
+            lambda c: None,
+            ["--tensor-parallel-size", "3"],
+            "{cfg}: num_attention_heads: 32 attention heads do not divide by tensor_parallel_size 3",
+        ),
+        (
+            "meta-llama__Llama-3.1-8B-Instruct",
+            lambda c: None,
+            ["--gpu-memory-utilization", "0"],
+            "--gpu-memory-utilization: 0 is outside (0, 1]",
+        ),
+        (
+            "meta-llama__Llama-3.1-8B-Instruct",
+            lambda c: None,
+            ["--gpu-memory-utilization", "1.2"],
+            "--gpu-memory-utilization: 1.2 is outside (0, 1]",
+        ),
+        (
+            "meta-llama__Llama-3.1-8B-Instruct",
+            lambda c: None,
+            ["--max-model-len", "-5"],
+            "--max-model-len: -5 is not a positive number of tokens",
+        ),
+        (
+            "meta-llama__Llama-3.1-8B-Instruct",
+            lambda c: None,
+            ["--max-model-len", "262144"],
+            "--max-model-len: 262144 exceeds the model's maximum of 131072 tokens",
+        ),
+    ],
+    ids=[
+        "missing",
+        "text-config",
+        "architecture",
+        "type",
+        "quantization",
+        "tp",
+        "util-0",
+        "util-high",
+        "negative-len",
+        "too-long",
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(cli, tmp_path: Path, slug, change, args, message):
+    path = broken(tmp_path, slug, change)
+    result = cli(*ESTIMATE, "--model-config", path, *args)
+    assert result.code == 2
+    assert result.out == ""
+    assert result.err.count("\n") == 1
+    assert result.err == f"tritonfleet memory: error: {message.format(cfg=path)}\n"
+
+
+def test_unreadable_and_non_json_configs(cli, tmp_path: Path):
+    missing = cli(*ESTIMATE, "--model-config", tmp_path / "nope")
+    assert missing.code == 2
+    assert "cannot read the model config" in missing.err
+    garbage = tmp_path / "config.json"
+    garbage.write_text("{not json")
+    result = cli(*ESTIMATE, "--model-config", tmp_path)  # a folder with a config.json in it
+    assert result.code == 2
+    assert result.err.startswith(f"tritonfleet memory: error: {garbage}: not JSON")
+
+
+def test_cli_prints_the_keys_it_promises(cli):
+    flags = {
+        "--gpu-memory-utilization": "0.9",
+        "--tensor-parallel-size": "1",
+        "--pipeline-parallel-size": "1",
+        "--dtype": "auto",
+        "--kv-cache-dtype": "fp8",
+        "--max-model-len": "8192",
+        "--max-num-seqs": "256",
+        "--max-num-batched-tokens": "8192",
+        "--format": "json",
+    }
+    model = CONFIGS / "meta-llama__Llama-3.1-8B-Instruct"
+    result = cli(*ESTIMATE, "--model-config", model, *(part for pair in flags.items() for part in pair))
+    assert result.code == 0, result.err
+    data = json.loads(result.out)
+    for key in ("weights_gib", "non_torch_gib", "activation_gib", "cuda_graph_gib", "kv_cache_gib"):
+        assert isinstance(data[key], float)
+    assert isinstance(data["kv_cache_tokens"], int)
+    assert data["kv_cache_bytes_per_token"] == 65_536
+    assert data["max_concurrency"] == pytest.approx(data["kv_cache_tokens"] / 8192, abs=0.01)
+    budget = 79.18 * 0.9
+    parts = sum(data[k] for k in ("weights_gib", "non_torch_gib", "activation_gib", "cuda_graph_gib"))
+    assert data["kv_cache_gib"] == pytest.approx(budget - parts, abs=0.01)
