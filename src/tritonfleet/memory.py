@@ -1,7 +1,7 @@
 """How much GPU memory a vLLM instance needs, estimated from the model's config.json alone (no weights).
 
-The accounting follows the vLLM in the GPU image (images/versions.yaml: vllm 0.24.0,
-vllm/v1/worker/gpu_worker.py `determine_available_memory` and vllm/utils/mem_utils.py):
+The accounting follows the vLLM pinned for the GPU image (images/versions.yaml, triton.vllm), as its
+vllm/v1/worker/gpu_worker.py `determine_available_memory` and vllm/utils/mem_utils.py do it:
 
     requested  = ceil(total x gpu_memory_utilization)          # checked against free memory at start
     kv_cache   = requested - weights - activation peak - non-torch increase - CUDA-graph estimate
@@ -32,7 +32,7 @@ Dtype = Literal["auto", "bfloat16", "float16", "float32"]
 KvDtype = Literal["auto", "fp8"]
 DTYPE_BYTES = {"bfloat16": 2, "float16": 2, "float32": 4, "half": 2, "float": 4}
 
-# vLLM 0.24.0 defaults for an engine built from AsyncEngineArgs (the Triton backend's usage context):
+# The pinned vLLM's defaults for an engine built from AsyncEngineArgs (the Triton backend's usage context):
 # CacheConfig.gpu_memory_utilization and SchedulerConfig.DEFAULT_MAX_NUM_{BATCHED_TOKENS,SEQS}.
 DEFAULT_GPU_MEMORY_UTILIZATION = 0.92
 DEFAULT_MAX_NUM_BATCHED_TOKENS = 2048
