@@ -24,6 +24,7 @@ from tritonfleet import (
     gate,
     gpus,
     memory,
+    plan,
     repository,
     smoke,
     targets,
@@ -292,6 +293,83 @@ def cmd_memory_estimate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _targets(args: argparse.Namespace) -> dict[str, plan.Target]:
+    found: dict[str, plan.Target] = {}
+    for flag, pairs in (("--concurrency", args.concurrency), ("--kv-tokens", args.kv_tokens)):
+        for pair in pairs:
+            name, sep, number = pair.partition("=")
+            if not sep or not number.isdigit() or int(number) < 1:
+                raise InputError(flag, pair, "expected MODEL=N with N a positive whole number")
+            found[name] = (
+                plan.Target(concurrency=int(number))
+                if flag == "--concurrency"
+                else plan.Target(tokens=int(number))
+            )
+    return found
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    facts = load_host_facts(args.host_facts)
+    if not facts.gpus:
+        raise InputError(args.host_facts, "gpus", "the host has no GPU to plan for")
+    loaded = repository.load_repository(args.src, args.model)
+    for model in loaded:
+        repository.check_fits_host(model, facts, str(args.host_facts))
+    models, skipped = plan.plannable(loaded)
+    if args.model and skipped:
+        raise InputError(args.src, None, skipped[0])
+    if not models:
+        raise InputError(args.src, None, "no model to plan: " + "; ".join(skipped))
+    targets = _targets(args)
+    unknown = sorted(set(targets) - {m.name for m in models})
+    if unknown:
+        raise InputError("--concurrency/--kv-tokens", unknown[0], "no such model in the plan")
+    totals = [g.memory_usable_bytes for g in facts.gpus]
+    if not 0 <= args.margin < 1:
+        raise InputError("--margin", None, f"{args.margin:g} is outside [0, 1)")
+    host = plan.plan_host(plan.requests_for(models, min(totals), targets), totals, args.margin)
+    host.notes += skipped
+    rows = [
+        {
+            "model": p.name,
+            "gpus": list(p.gpus),
+            "weights_gib": round(p.estimate.weights / memory.GiB, 2),
+            "kv_cache_gib": round(p.estimate.kv_cache / memory.GiB, 2),
+            "kv_cache_tokens": p.estimate.kv_cache_tokens,
+            "max_concurrency": round(p.estimate.max_concurrency, 2),
+            "gpu_memory_utilization": p.utilization,
+            "needed_utilization": p.needed_utilization,
+            "headroom_gib": round(p.headroom_bytes / memory.GiB, 2),
+        }
+        for p in host.models
+    ]
+    surplus = {str(g): round(b / memory.GiB, 2) for g, b in host.surplus_bytes.items()}
+    if args.format == "json":
+        report = {"host_facts": str(args.host_facts), "margin": host.margin, "models": rows}
+        _print_json({**report, "start_order": host.start_order, "surplus_gib": surplus, "notes": host.notes})
+        return 0
+    table = Table(title=f"{args.host_facts}: plan per GPU (margin {host.margin:.0%})")
+    for column in ("model", "GPUs", "weights GiB", "KV GiB", "KV tokens", "max concurrency", "utilization",
+                   "headroom GiB"):  # fmt: skip
+        table.add_column(column, justify="left" if column == "model" else "right")
+    for row in rows:
+        cells = [row["model"], ",".join(map(str, row["gpus"])), f"{row['weights_gib']:.2f}"]
+        cells += [
+            f"{row['kv_cache_gib']:.2f}",
+            f"{row['kv_cache_tokens']:,}",
+            f"{row['max_concurrency']:.1f}",
+        ]
+        cells += [f"{row['gpu_memory_utilization']:.3f}", f"{row['headroom_gib']:.2f}"]
+        table.add_row(*cells)
+    out = console()
+    out.print(table)
+    out.print(f"start order: {' -> '.join(host.start_order)}")
+    out.print("surplus per GPU (GiB): " + ", ".join(f"{g}: {v:.2f}" for g, v in surplus.items()))
+    for note in host.notes:
+        out.print(f"note: {note}")
+    return 0
+
+
 def _add_memory_parser(commands: argparse._SubParsersAction) -> None:
     group = commands.add_parser("memory", help="vLLM GPU memory from a model's config.json")
     actions = group.add_subparsers(dest="memory_command", required=True, metavar="ACTION")
@@ -449,6 +527,28 @@ def build_parser() -> argparse.ArgumentParser:
     gate_parser.add_argument("--suite", type=Path, metavar="DIR", help="the smoke suite (default: smoke/)")
     gate_parser.set_defaults(func=cmd_smoke)
     _add_memory_parser(commands)
+
+    planner = commands.add_parser(
+        "plan",
+        help="gpu_memory_utilization per model for a host's GPUs and co-tenants",
+        description=(
+            "Sizes every model of a repository (each needs hf-config.json beside its config.pbtxt) for one "
+            "host: KV cache for its target with a safety margin, co-tenants on shared GPUs, start order and "
+            "surplus. A plan that cannot fit fails with the cheapest fixes. `render --host-facts` applies it."
+        ),
+    )
+    planner.add_argument("src", type=Path, metavar="SRC", help="model repository")
+    planner.add_argument("--host-facts", type=Path, required=True, metavar="FILE")
+    planner.add_argument("--model", action="append", default=[], metavar="NAME", help="only this model")
+    planner.add_argument(
+        "--concurrency", action="append", default=[], metavar="MODEL=N", help="full-length sequences at once"
+    )
+    planner.add_argument(
+        "--kv-tokens", action="append", default=[], metavar="MODEL=N", help="KV-cache tokens"
+    )
+    planner.add_argument("--margin", type=float, default=plan.MARGIN, help="safety margin (default 0.05)")
+    planner.add_argument("--format", choices=("table", "json"), default="table")
+    planner.set_defaults(func=cmd_plan)
     return parser
 
 

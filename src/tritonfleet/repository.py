@@ -11,13 +11,14 @@ import json
 import shutil
 import tempfile
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from google.protobuf import text_format
 from tritonclient.grpc import model_config_pb2 as mc
 
+from tritonfleet import plan
 from tritonfleet.contract import (
     BACKEND,
     ENGINE_FILE,
@@ -280,8 +281,13 @@ def _check_destination(src: Path, dest: Path, force: bool) -> None:
         raise InputError(dest, None, f"must not be inside the source repository {src}")
 
 
-def write_repository(models: list[Model], dest: Path, force: bool) -> None:
-    """Writes the models to a sibling temp folder, then swaps it into place in one rename."""
+def write_repository(
+    models: list[Model], dest: Path, force: bool, overrides: dict[str, dict[str, Any]] | None = None
+) -> None:
+    """Writes the models to a sibling temp folder, then swaps it into place in one rename.
+
+    `overrides` sets engine arguments per model in the written model.json (the planner's utilization).
+    """
     staging = Path(tempfile.mkdtemp(prefix=f".{dest.name}.new-", dir=dest.parent))
     # mkdtemp makes 0700; tritonserver in a container runs as another user and must read the repository.
     staging.chmod(0o755)
@@ -289,6 +295,10 @@ def write_repository(models: list[Model], dest: Path, force: bool) -> None:
     try:
         for model in models:
             shutil.copytree(model.folder, staging / model.name, symlinks=False)
+            if overrides and overrides.get(model.name):
+                engine_file = staging / model.name / model.version / ENGINE_FILE
+                engine_args = {**model.engine_args, **overrides[model.name]}
+                engine_file.write_text(json.dumps(engine_args, indent=2) + "\n", encoding="utf-8")
         if dest.exists() and force:
             retired = Path(tempfile.mkdtemp(prefix=f".{dest.name}.old-", dir=dest.parent))
             dest.replace(retired / dest.name)
@@ -316,5 +326,14 @@ def render(
     models = load_repository(src, only)
     validate(models, spec, facts, facts_source)
     _check_destination(src, dest, force)
-    write_repository(models, dest, force)
+    overrides: dict[str, dict[str, Any]] = {}
+    if facts is not None:
+        # The planner sizes every model that brings its hf-config.json (plan.py); the others keep theirs.
+        sized, _ = plan.plannable(models)
+        if sized:
+            totals = [g.memory_usable_bytes for g in facts.gpus]
+            planned = plan.plan_host(plan.requests_for(sized, min(totals), {}), totals)
+            overrides = {p.name: {"gpu_memory_utilization": p.utilization} for p in planned.models}
+            models = [replace(m, engine_args={**m.engine_args, **overrides.get(m.name, {})}) for m in models]
+    write_repository(models, dest, force, overrides)
     return models

@@ -1,0 +1,227 @@
+"""gpu_memory_utilization per model for one host, from its GPUs and the models that share them.
+
+Placement follows how the vllm backend starts an engine: a model with tensor_parallel_size x
+pipeline_parallel_size = n uses GPUs 0..n-1 of the container, so models on one host share GPU 0.
+Each model needs, on its busiest GPU, the non-KV memory of the estimate (memory.py) plus the KV cache
+for its target, all times (1 + margin). On every GPU, the tenants' budgets (utilization x total) and
+what each keeps outside its budget (CUDA context, NCCL) must fit in the GPU's total. What is left is
+shared out to the tenants, up to the pinned vLLM's default utilization, and reported as surplus.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from tritonfleet import memory
+from tritonfleet.errors import InputError
+
+MARGIN = 0.05  # on top of the estimate: its measured KV error stays well inside this (bench/memory.py)
+UTILIZATION_CAP = memory.DEFAULT_GPU_MEMORY_UTILIZATION  # leave what vLLM leaves by default
+HF_CONFIG = "hf-config.json"  # the model's Hugging Face config.json, kept beside config.pbtxt
+
+
+@dataclass(frozen=True)
+class Target:
+    """What a model must hold in its KV cache: full-length sequences at once, or a number of tokens."""
+
+    concurrency: int = 1
+    tokens: int | None = None
+
+
+@dataclass(frozen=True)
+class Request:
+    name: str
+    shape: memory.Shape
+    settings: memory.Settings  # gpu_total_bytes and gpu_memory_utilization are the planner's to set
+    target: Target
+    source: str  # where to point errors at
+
+
+@dataclass(frozen=True)
+class ModelPlan:
+    name: str
+    gpus: tuple[int, ...]
+    utilization: float
+    needed_utilization: float
+    estimate: memory.Estimate
+    headroom_bytes: int  # unplanned memory left on this model's busiest GPU
+
+
+@dataclass
+class HostPlan:
+    models: list[ModelPlan]
+    start_order: list[str]
+    surplus_bytes: dict[int, int]  # per GPU, after every tenant's budget and outside-budget memory
+    margin: float
+    notes: list[str] = field(default_factory=list)
+
+
+def settings_from_engine_args(engine_args: Mapping[str, Any], gpu_total_bytes: int) -> memory.Settings:
+    """The memory-relevant engine arguments of a model.json; what it omits takes vLLM's default."""
+    defaults = memory.Settings(gpu_total_bytes=gpu_total_bytes)
+    kv_dtype = str(engine_args.get("kv_cache_dtype", "auto"))
+    return replace(
+        defaults,
+        tensor_parallel_size=int(engine_args.get("tensor_parallel_size", 1)),
+        pipeline_parallel_size=int(engine_args.get("pipeline_parallel_size", 1)),
+        dtype=engine_args.get("dtype", "auto"),
+        kv_cache_dtype="fp8" if kv_dtype.startswith("fp8") else "auto",
+        max_model_len=engine_args.get("max_model_len"),
+        max_num_seqs=int(engine_args.get("max_num_seqs", defaults.max_num_seqs)),
+        max_num_batched_tokens=engine_args.get("max_num_batched_tokens"),
+        enable_chunked_prefill=bool(engine_args.get("enable_chunked_prefill", True)),
+        enforce_eager=bool(engine_args.get("enforce_eager", False)),
+    )
+
+
+def _kv_needed(request: Request, e: memory.Estimate) -> int:
+    s = request.settings
+    kv_bytes = (
+        1 if s.kv_cache_dtype == "fp8" else memory.DTYPE_BYTES[memory.model_dtype(request.shape, s.dtype)]
+    )
+    per_token = memory.kv_bytes_per_token(
+        request.shape, s.tensor_parallel_size, s.pipeline_parallel_size, kv_bytes
+    )
+    if request.target.tokens is not None:
+        return request.target.tokens * per_token.total
+    window = min(e.max_model_len, (request.shape.sliding_window or 0) + memory.BLOCK_SIZE)
+    per_request = per_token.full * e.max_model_len + per_token.sliding * window
+    return request.target.concurrency * per_request
+
+
+def _needed_bytes(request: Request, total: int, margin: float) -> tuple[int, memory.Estimate]:
+    """Budget bytes on the busiest GPU for the non-KV parts plus the target's KV cache, with margin."""
+    whole = replace(request.settings, gpu_total_bytes=total, gpu_memory_utilization=1.0)
+    probe = memory.estimate(request.shape, whole, request.source)
+    non_kv = probe.weights + probe.non_torch + probe.activation + probe.cuda_graph
+    return math.ceil((non_kv + _kv_needed(request, probe)) * (1 + margin)), probe
+
+
+def _fixes(request: Request, total: int, available: int, margin: float, gpus: int) -> list[str]:
+    """The cheapest changes that would make this model fit the memory available to it."""
+    fixes = []
+    s = request.settings
+    doubled = s.tensor_parallel_size * 2
+    if request.shape.heads % doubled == 0 and doubled * s.pipeline_parallel_size <= gpus:
+        bigger = replace(request, settings=replace(s, tensor_parallel_size=doubled))
+        try:
+            if _needed_bytes(bigger, total, margin)[0] <= available:
+                fixes.append(f"use tensor_parallel_size {doubled}")
+        except InputError:
+            pass
+    length = s.max_model_len or request.shape.max_position
+    while length > 1024:
+        length //= 2
+        shorter = replace(request, settings=replace(s, max_model_len=length))
+        if _needed_bytes(shorter, total, margin)[0] <= available:
+            fixes.append(f"or max_model_len <= {length}")
+            break
+    if s.kv_cache_dtype != "fp8":
+        fp8 = replace(request, settings=replace(s, kv_cache_dtype="fp8"))
+        if _needed_bytes(fp8, total, margin)[0] <= available:
+            fixes.append("or kv_cache_dtype fp8")
+    if not fixes:
+        fixes.append("no single change fits it: use more or larger GPUs, or a quantized model")
+    fixes[0] = fixes[0].removeprefix("or ")
+    return fixes
+
+
+def plannable(models: Sequence[Any]) -> tuple[list[Any], list[str]]:
+    """The models the planner can size, and a note for each it leaves alone."""
+    sized, skipped = [], []
+    for model in models:
+        if "kv_cache_memory_bytes" in model.engine_args:
+            skipped.append(f"{model.name}: not planned (model.json fixes kv_cache_memory_bytes)")
+        elif not (model.folder / HF_CONFIG).is_file():
+            skipped.append(f"{model.name}: not planned (no {HF_CONFIG} beside its config.pbtxt)")
+        else:
+            sized.append(model)
+    return sized, skipped
+
+
+def requests_for(models: Sequence[Any], gpu_total: int, targets: Mapping[str, Target]) -> list[Request]:
+    """One request per model of a loaded repository (repository.Model), from its hf-config.json."""
+    requests = []
+    for model in models:
+        config_file = model.folder / HF_CONFIG
+        shape = memory.shape_from_config(memory.read_config(config_file), str(config_file))
+        settings = settings_from_engine_args(model.engine_args, gpu_total)
+        requests.append(
+            Request(model.name, shape, settings, targets.get(model.name, Target()), str(model.engine_file))
+        )
+    return requests
+
+
+def plan_host(requests: Sequence[Request], gpu_totals: Sequence[int], margin: float = MARGIN) -> HostPlan:
+    """Utilizations for every model on one host; InputError when they cannot all fit."""
+    placed: dict[str, tuple[int, ...]] = {}
+    for request in requests:
+        n = request.settings.tensor_parallel_size * request.settings.pipeline_parallel_size
+        if n > len(gpu_totals):
+            raise InputError(
+                request.source, "tensor_parallel_size", f"needs {n} GPUs, the host has {len(gpu_totals)}"
+            )
+        placed[request.name] = tuple(range(n))
+    outside = {
+        r.name: memory.CUDA_CONTEXT_BYTES + (memory.NCCL_BYTES if len(placed[r.name]) > 1 else 0)
+        for r in requests
+    }
+    available = {
+        g: total - sum(outside[r.name] for r in requests if g in placed[r.name])
+        for g, total in enumerate(gpu_totals)
+    }
+    needs: dict[str, float] = {}
+    probes: dict[str, memory.Estimate] = {}
+    for request in requests:
+        total = min(gpu_totals[g] for g in placed[request.name])
+        needed, probes[request.name] = _needed_bytes(request, total, margin)
+        needs[request.name] = math.ceil(needed / total * 1000) / 1000
+    for g, total in enumerate(gpu_totals):
+        tenants = [r for r in requests if g in placed[r.name]]
+        used = sum(needs[r.name] * total for r in tenants)
+        if used > available[g]:
+            worst = max(tenants, key=lambda r: needs[r.name])
+            own = available[g] - sum(needs[r.name] * total for r in tenants if r is not worst)
+            gib = (needs[worst.name] * total) / memory.GiB
+            co = f" beside {', '.join(r.name for r in tenants if r is not worst)}" if len(tenants) > 1 else ""
+            fixes = ", ".join(_fixes(worst, total, int(own), margin, len(gpu_totals)))
+            has = max(own, 0) / memory.GiB
+            raise InputError(
+                worst.source, None, f"{worst.name} needs {gib:.1f} GiB on GPU {g}{co}, has {has:.1f}: {fixes}"
+            )
+    slack = {
+        g: available[g] / total - sum(needs[r.name] for r in requests if g in placed[r.name])
+        for g, total in enumerate(gpu_totals)
+    }
+    sharing = {g: sum(1 for r in requests if g in placed[r.name]) for g in range(len(gpu_totals))}
+    plans = []
+    for request in requests:
+        extra = min(slack[g] / sharing[g] for g in placed[request.name])
+        utilization = max(
+            needs[request.name], min(UTILIZATION_CAP, math.floor((needs[request.name] + extra) * 1000) / 1000)
+        )
+        total = min(gpu_totals[g] for g in placed[request.name])
+        e = memory.estimate(
+            request.shape,
+            replace(request.settings, gpu_total_bytes=total, gpu_memory_utilization=utilization),
+            request.source,
+        )
+        plans.append(ModelPlan(request.name, placed[request.name], utilization, needs[request.name], e, 0))
+    used_by = {
+        g: sum(p.utilization * gpu_totals[g] for p in plans if g in p.gpus) for g in range(len(gpu_totals))
+    }
+    surplus = {g: int(available[g] - used_by[g]) for g in range(len(gpu_totals))}
+    plans = [replace(p, headroom_bytes=min(surplus[g] for g in p.gpus)) for p in plans]
+    # vLLM measures free memory when it starts and while it profiles; two engines starting at once on
+    # one GPU spoil each other's measurement. The widest model first, one after the other.
+    order = [p.name for p in sorted(plans, key=lambda p: (-len(p.gpus), -p.utilization, p.name))]
+    notes = []
+    if any(sharing[g] > 1 for g in sharing):
+        notes.append(
+            "models share a GPU: load them one at a time, in start order "
+            "(tritonserver --model-load-thread-count=1)"
+        )
+    return HostPlan(plans, order, surplus, margin, notes)
