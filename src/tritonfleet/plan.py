@@ -109,23 +109,24 @@ def _fixes(request: Request, total: int, available: int, margin: float, gpus: in
         bigger = replace(request, settings=replace(s, tensor_parallel_size=doubled))
         try:
             if _needed_bytes(bigger, total, margin)[0] <= available:
-                fixes.append(f"use tensor_parallel_size {doubled}")
+                fixes.append(f"tensor_parallel_size {doubled}")
         except InputError:
             pass
-    length = s.max_model_len or request.shape.max_position
-    while length > 1024:
-        length //= 2
-        shorter = replace(request, settings=replace(s, max_model_len=length))
+    # The longest max_model_len that fits, in steps of 1024 tokens (needs grow with the length).
+    low, high = 0, (s.max_model_len or request.shape.max_position) // 1024
+    while low < high:
+        middle = (low + high + 1) // 2
+        shorter = replace(request, settings=replace(s, max_model_len=middle * 1024))
         if _needed_bytes(shorter, total, margin)[0] <= available:
-            fixes.append(f"or max_model_len <= {length}")
-            break
+            low = middle
+        else:
+            high = middle - 1
+    if low:
+        fixes.append(f"max_model_len <= {low * 1024}")
     if s.kv_cache_dtype != "fp8":
         fp8 = replace(request, settings=replace(s, kv_cache_dtype="fp8"))
         if _needed_bytes(fp8, total, margin)[0] <= available:
-            fixes.append("or kv_cache_dtype fp8")
-    if not fixes:
-        fixes.append("no single change fits it: use more or larger GPUs, or a quantized model")
-    fixes[0] = fixes[0].removeprefix("or ")
+            fixes.append("kv_cache_dtype fp8")
     return fixes
 
 
@@ -187,7 +188,12 @@ def plan_host(requests: Sequence[Request], gpu_totals: Sequence[int], margin: fl
             own = available[g] - sum(needs[r.name] * total for r in tenants if r is not worst)
             gib = (needs[worst.name] * total) / memory.GiB
             co = f" beside {', '.join(r.name for r in tenants if r is not worst)}" if len(tenants) > 1 else ""
-            fixes = ", ".join(_fixes(worst, total, int(own), margin, len(gpu_totals)))
+            found = _fixes(worst, total, int(own), margin, len(gpu_totals))
+            fixes = (
+                "use " + ", or ".join(found)
+                if found
+                else "no single change fits: more or larger GPUs, or a quantized model"
+            )
             has = max(own, 0) / memory.GiB
             raise InputError(
                 worst.source, None, f"{worst.name} needs {gib:.1f} GiB on GPU {g}{co}, has {has:.1f}: {fixes}"
