@@ -9,6 +9,7 @@ import re
 from pathlib import Path
 
 import pytest
+import yaml
 
 from tritonfleet import memory
 
@@ -324,3 +325,40 @@ def test_cli_prints_the_keys_it_promises(cli):
     budget = 79.18 * 0.9
     parts = sum(data[k] for k in ("weights_gib", "non_torch_gib", "activation_gib", "cuda_graph_gib"))
     assert data["kv_cache_gib"] == pytest.approx(budget - parts, abs=0.01)
+
+
+# --- the log dataset -------------------------------------------------------------------------
+
+LOGS = ROOT / "tests" / "fixtures" / "memory-logs"
+
+
+def test_the_log_dataset_cites_a_source_for_every_row_and_holds_its_configs():
+    rows = yaml.safe_load((LOGS / "rows.yaml").read_text())
+    assert len(rows) >= 20
+    assert len({row["id"] for row in rows}) == len(rows)
+    for row in rows:
+        assert row["source"].startswith("https://"), row["id"]
+        assert row["log_excerpt"].strip(), row["id"]
+        if row["config"]:
+            assert any((d / row["config"] / "config.json").is_file() for d in (CONFIGS, LOGS / "configs")), (
+                row["id"]
+            )
+
+
+def test_a_v1_log_is_reproduced_from_its_settings():
+    # llm-d's Llama-3.1-8B run on one H100: utilization 0.9, max_model_len 16000, the OpenAI server's
+    # H100 defaults (1024 sequences, 8192 batched tokens). Its vLLM left CUDA graphs out of the budget.
+    row = next(
+        r for r in yaml.safe_load((LOGS / "rows.yaml").read_text()) if r["id"] == "llmd-llama31-8b-h100-16k"
+    )
+    e = estimate(
+        "meta-llama__Llama-3.1-8B-Instruct",
+        gpu_total_gib=row["total_gpu_memory_gib"],
+        gpu_memory_utilization=row["gpu_memory_utilization"],
+        max_model_len=row["max_model_len"],
+        max_num_seqs=1024,
+        max_num_batched_tokens=8192,
+    )
+    assert e.weights / memory.GiB == pytest.approx(row["weights_gib"], abs=0.01)
+    assert e.activation / memory.GiB == pytest.approx(row["activation_peak_gib"], rel=0.02)
+    assert (e.kv_cache + e.cuda_graph) / memory.GiB == pytest.approx(row["kv_cache_gib"], rel=0.01)

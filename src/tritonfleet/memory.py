@@ -43,13 +43,21 @@ VOCAB_PADDING = 64  # VocabParallelEmbedding pads the vocabulary to a multiple o
 # (at most 512): vllm/config/vllm.py `_set_cudagraph_sizes`.
 MAX_CUDAGRAPH_CAPTURE_SIZE = 512
 
-# Calibrated constants (bench/memory.py measures them against real startup logs).
-NON_TORCH_BYTES = 150 * MiB  # cuBLAS/attention workspaces allocated after the snapshot
-NON_TORCH_PER_EXTRA_RANK_BYTES = 64 * MiB  # custom all-reduce buffers and IPC handles, TP > 1
+# Constants fitted to real startup logs (tests/fixtures/memory-logs; `make bench-memory` prints the fit).
+# Non-torch memory that grows after vLLM's snapshot: 0.13-0.14 GiB at TP 1 and 0.54-0.55 GiB at TP 2
+# in the logs (cuBLAS and attention workspaces; custom all-reduce buffers with TP > 1).
+NON_TORCH_BYTES = 140 * MiB
+NON_TORCH_TP_BYTES = 420 * MiB
 CUDA_CONTEXT_BYTES = 512 * MiB  # created before the snapshot: outside the budget
 NCCL_BYTES = 256 * MiB  # communicator buffers per rank when TP x PP > 1, also before the snapshot
-CUDA_GRAPH_PER_GRAPH_BYTES = 2 * MiB
-SAMPLER_LOGITS_COPIES = 3  # float32 logits, probabilities and their sort, at the sampler's peak
+# The profile run's sampler warm-up (top-k = vocabulary - 1, top-p 0.9) sorts float32 logits for
+# min(max_num_seqs, max_num_batched_tokens) requests: its peak is 9.7 float32 copies of the logits in
+# the logs (4.76 GiB for a 128,256-token vocabulary at 1024 sequences; 5.56-5.64 GiB at 151,936).
+SAMPLER_LOGITS_COPIES = 9.7
+# CUDA-graph memory grows with layers x hidden size: 0.10 GiB (28 x 1024) to 0.50 GiB (28 x 3584) for
+# the default 67 capture sizes in the logs.
+CUDA_GRAPH_BYTES_PER_LAYER_HIDDEN = 5_600
+DEFAULT_CAPTURE_SIZES = 67
 
 ARCHITECTURES = {
     # architecture: MLP is gated (gate/up/down) or not (fc1/fc2)
@@ -588,8 +596,9 @@ def _activation_bytes(shape: Shape, tp: int, tokens: int, seqs: int, dtype_bytes
     # Residual, normed input and attention output stay live while the MLP holds gate+up and its product.
     per_token = 3 * h + max(qkv // tp + shape.heads * shape.head_dim // tp, 3 * inner // tp)
     forward = tokens * per_token * dtype_bytes
-    sampler = min(seqs, tokens) * shape.vocab * 4 * SAMPLER_LOGITS_COPIES
-    return forward + sampler
+    # The sampler runs after the forward pass has freed its intermediates: the peak is the larger one.
+    sampler = int(min(seqs, tokens) * shape.vocab * 4 * SAMPLER_LOGITS_COPIES)
+    return max(forward, sampler)
 
 
 def _cuda_graph_bytes(shape: Shape, settings: Settings, dtype_bytes: int) -> tuple[int, int]:
@@ -599,8 +608,9 @@ def _cuda_graph_bytes(shape: Shape, settings: Settings, dtype_bytes: int) -> tup
     largest = min(2 * settings.max_num_seqs, MAX_CUDAGRAPH_CAPTURE_SIZE)
     sizes = [s for s in (1, 2, 4, *range(8, 257, 8), *range(272, 513, 16)) if s <= largest]
     graphs = len(sizes)
-    pool = _activation_bytes(shape, settings.tensor_parallel_size, largest, 0, dtype_bytes)
-    return pool + graphs * CUDA_GRAPH_PER_GRAPH_BYTES, graphs
+    layers = max(_pipeline_stages(shape.layers, settings.pipeline_parallel_size))
+    per_graph = CUDA_GRAPH_BYTES_PER_LAYER_HIDDEN * layers * shape.hidden / DEFAULT_CAPTURE_SIZES
+    return int(per_graph * graphs), graphs
 
 
 def estimate(shape: Shape, settings: Settings, source: str = "config.json") -> Estimate:
@@ -618,7 +628,7 @@ def estimate(shape: Shape, settings: Settings, source: str = "config.json") -> E
     requested = math.ceil(settings.gpu_total_bytes * settings.gpu_memory_utilization)
     weights = weights_bytes(shape, tp, pp, dtype_bytes)
     ranks = tp * pp
-    non_torch = NON_TORCH_BYTES + (NON_TORCH_PER_EXTRA_RANK_BYTES if tp > 1 else 0)
+    non_torch = NON_TORCH_BYTES + (NON_TORCH_TP_BYTES if tp > 1 else 0)
     activation = _activation_bytes(shape, tp, batched, settings.max_num_seqs, dtype_bytes)
     cuda_graph, _ = _cuda_graph_bytes(shape, settings, dtype_bytes)
     kv_cache = max(0, requested - weights - non_torch - activation - cuda_graph)
