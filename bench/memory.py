@@ -7,6 +7,8 @@ and skipped. Settings a log does not print take the defaults of that row's vLLM 
   max(max_model_len, 2048) without chunked prefill, which V0 turned on (at 2048) past 32K tokens;
 - V1 (0.8 to 0.11, OpenAI server): 0.9; on GPUs of 70 GiB or more other than A100, max_num_seqs 1024
   and max_num_batched_tokens 8192, else 256 and 2048.
+The sampler's warm-up peak depends on its implementation: rows say which one when their figures
+show it (`sampler`); otherwise V0 used PyTorch's, and V1 rows take FlashInfer's, the pinned default.
 Those versions did not take the CUDA-graph estimate out of the KV budget (the pinned vLLM does), so
 for them the comparison adds it back. A GPU total the log does not print is CUDA's figure for that
 GPU model (flagged `*`).
@@ -72,6 +74,7 @@ def settings_for(row: dict, shape: memory.Shape, total: float) -> memory.Setting
         max_num_batched_tokens=int(batched),
         enable_chunked_prefill=chunked,
         enforce_eager=bool(row.get("enforce_eager")),
+        sampler=row.get("sampler") or ("flashinfer" if v1 else "native"),
     )
 
 

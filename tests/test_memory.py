@@ -358,6 +358,7 @@ def test_a_v1_log_is_reproduced_from_its_settings():
         max_model_len=row["max_model_len"],
         max_num_seqs=1024,
         max_num_batched_tokens=8192,
+        sampler=row["sampler"],
     )
     assert e.weights / memory.GiB == pytest.approx(row["weights_gib"], abs=0.01)
     assert e.activation / memory.GiB == pytest.approx(row["activation_peak_gib"], rel=0.02)

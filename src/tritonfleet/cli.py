@@ -275,6 +275,7 @@ def cmd_memory_estimate(args: argparse.Namespace) -> int:
         max_num_batched_tokens=args.max_num_batched_tokens,
         enable_chunked_prefill=not args.no_chunked_prefill,
         enforce_eager=args.enforce_eager,
+        sampler=args.sampler,
     )
     if args.gpu_total_gib <= 0:
         raise InputError("--gpu-total-gib", None, f"{args.gpu_total_gib:g} is not a positive size")
@@ -399,6 +400,12 @@ def _add_memory_parser(commands: argparse._SubParsersAction) -> None:
     est.add_argument("--max-num-batched-tokens", type=int, metavar="B")
     est.add_argument("--no-chunked-prefill", action="store_true", help="as enable_chunked_prefill: false")
     est.add_argument("--enforce-eager", action="store_true", help="no CUDA graphs")
+    est.add_argument(
+        "--sampler",
+        choices=("flashinfer", "native"),
+        default="flashinfer",
+        help="top-k/top-p sampler: FlashInfer (vLLM's default on CUDA) or PyTorch's (VLLM_USE_FLASHINFER_SAMPLER=0)",
+    )
     est.add_argument("--format", choices=("json", "table"), default="json")
     est.set_defaults(func=cmd_memory_estimate)
 

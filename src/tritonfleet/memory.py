@@ -50,10 +50,14 @@ NON_TORCH_BYTES = 140 * MiB
 NON_TORCH_TP_BYTES = 420 * MiB
 CUDA_CONTEXT_BYTES = 512 * MiB  # created before the snapshot: outside the budget
 NCCL_BYTES = 256 * MiB  # communicator buffers per rank when TP x PP > 1, also before the snapshot
-# The profile run's sampler warm-up (top-k = vocabulary - 1, top-p 0.9) sorts float32 logits for
-# min(max_num_seqs, max_num_batched_tokens) requests: its peak is 9.7 float32 copies of the logits in
-# the logs (4.76 GiB for a 128,256-token vocabulary at 1024 sequences; 5.56-5.64 GiB at 151,936).
-SAMPLER_LOGITS_COPIES = 9.7
+# The profile run's sampler warm-up (top-k = vocabulary - 1, top-p 0.9) over float32 logits for
+# min(max_num_seqs, max_num_batched_tokens) requests. PyTorch's path sorts them: 9.7 float32 copies of
+# the logits at its peak in the logs (4.76 GiB for a 128,256-token vocabulary at 1024 sequences,
+# 5.56-5.64 GiB at 151,936). FlashInfer's sampler, the pinned vLLM's default on CUDA (SM 8.0 and up,
+# VLLM_USE_FLASHINFER_SAMPLER), samples without sorting: about 2.5 copies, inferred from the logs whose
+# whole non-KV overhead at 256 sequences was 0.5 GiB.
+SAMPLER_LOGITS_COPIES = {"flashinfer": 2.5, "native": 9.7}
+Sampler = Literal["flashinfer", "native"]
 # CUDA-graph memory grows with layers x hidden size: 0.10 GiB (28 x 1024) to 0.50 GiB (28 x 3584) for
 # the default 67 capture sizes in the logs.
 CUDA_GRAPH_BYTES_PER_LAYER_HIDDEN = 5_600
@@ -500,6 +504,7 @@ class Settings:
     max_num_batched_tokens: int | None = None
     enable_chunked_prefill: bool = True
     enforce_eager: bool = False
+    sampler: Sampler = "flashinfer"
 
 
 @dataclass(frozen=True)
@@ -584,7 +589,9 @@ def _check(shape: Shape, settings: Settings, source: str) -> int:
     return length
 
 
-def _activation_bytes(shape: Shape, tp: int, tokens: int, seqs: int, dtype_bytes: int) -> int:
+def _activation_bytes(
+    shape: Shape, tp: int, tokens: int, seqs: int, dtype_bytes: int, sampler: Sampler = "flashinfer"
+) -> int:
     """The torch peak of vLLM's profile run: one forward pass over `tokens`, then the sampler."""
     h = shape.hidden
     if shape.moe:
@@ -597,8 +604,8 @@ def _activation_bytes(shape: Shape, tp: int, tokens: int, seqs: int, dtype_bytes
     per_token = 3 * h + max(qkv // tp + shape.heads * shape.head_dim // tp, 3 * inner // tp)
     forward = tokens * per_token * dtype_bytes
     # The sampler runs after the forward pass has freed its intermediates: the peak is the larger one.
-    sampler = int(min(seqs, tokens) * shape.vocab * 4 * SAMPLER_LOGITS_COPIES)
-    return max(forward, sampler)
+    sampling = int(min(seqs, tokens) * shape.vocab * 4 * SAMPLER_LOGITS_COPIES[sampler])
+    return max(forward, sampling)
 
 
 def _cuda_graph_bytes(shape: Shape, settings: Settings, dtype_bytes: int) -> tuple[int, int]:
@@ -629,7 +636,7 @@ def estimate(shape: Shape, settings: Settings, source: str = "config.json") -> E
     weights = weights_bytes(shape, tp, pp, dtype_bytes)
     ranks = tp * pp
     non_torch = NON_TORCH_BYTES + (NON_TORCH_TP_BYTES if tp > 1 else 0)
-    activation = _activation_bytes(shape, tp, batched, settings.max_num_seqs, dtype_bytes)
+    activation = _activation_bytes(shape, tp, batched, settings.max_num_seqs, dtype_bytes, settings.sampler)
     cuda_graph, _ = _cuda_graph_bytes(shape, settings, dtype_bytes)
     kv_cache = max(0, requested - weights - non_torch - activation - cuda_graph)
 
