@@ -404,7 +404,7 @@ def _add_memory_parser(commands: argparse._SubParsersAction) -> None:
         "--sampler",
         choices=("flashinfer", "native"),
         default="flashinfer",
-        help="top-k/top-p sampler: FlashInfer (vLLM's default on CUDA) or PyTorch's (VLLM_USE_FLASHINFER_SAMPLER=0)",
+        help="top-k/top-p sampler: FlashInfer (vLLM's CUDA default) or PyTorch's",
     )
     est.add_argument("--format", choices=("json", "table"), default="json")
     est.set_defaults(func=cmd_memory_estimate)
