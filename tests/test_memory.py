@@ -363,3 +363,20 @@ def test_a_v1_log_is_reproduced_from_its_settings():
     assert e.weights / memory.GiB == pytest.approx(row["weights_gib"], abs=0.01)
     assert e.activation / memory.GiB == pytest.approx(row["activation_peak_gib"], rel=0.02)
     assert (e.kv_cache + e.cuda_graph) / memory.GiB == pytest.approx(row["kv_cache_gib"], rel=0.01)
+
+
+@pytest.mark.parametrize(
+    ("model", "tp", "weights_gib"),
+    [("llama-3.1-8b-instruct", 1, 14.99), ("llama-3.3-70b-instruct", 4, 70.554e9 * 2 / 4 / memory.GiB)],
+)
+def test_cli_on_the_gpu_models_of_the_repository(cli, model: str, tp: int, weights_gib: float):
+    engine_args = json.loads((ROOT / "model_repository" / model / "1" / "model.json").read_text())
+    assert engine_args["tensor_parallel_size"] == tp
+    result = cli(*ESTIMATE, "--model-config", ROOT / "model_repository" / model / "hf-config.json",
+                 "--tensor-parallel-size", str(tp), "--max-model-len", str(engine_args["max_model_len"]),
+                 "--max-num-seqs", str(engine_args["max_num_seqs"]))  # fmt: skip
+    assert result.code == 0, result.err
+    data = json.loads(result.out)
+    assert data["weights_gib"] == pytest.approx(weights_gib, rel=0.01)
+    assert data["kv_cache_gib"] > 0
+    assert data["max_concurrency"] >= 1  # the model.json's own length fits at least once
