@@ -43,7 +43,8 @@ def test_service_runs_like_production(name):
     models = next(v for v in service["volumes"] if v["target"] == "/models")
     assert models["read_only"] is True
     flags = service["command"]
-    for flag in ("--model-control-mode=none", "--strict-readiness=true", "--disable-auto-complete-config"):
+    for flag in ("--model-control-mode=none", "--strict-readiness=true", "--disable-auto-complete-config",
+                 "--model-load-thread-count=1"):  # fmt: skip
         assert flag in flags
     assert "/v2/health/ready" in " ".join(service["healthcheck"]["test"])
 

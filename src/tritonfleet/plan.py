@@ -221,13 +221,14 @@ def plan_host(requests: Sequence[Request], gpu_totals: Sequence[int], margin: fl
     }
     surplus = {g: int(available[g] - used_by[g]) for g in range(len(gpu_totals))}
     plans = [replace(p, headroom_bytes=min(surplus[g] for g in p.gpus)) for p in plans]
-    # vLLM measures free memory when it starts and while it profiles; two engines starting at once on
-    # one GPU spoil each other's measurement. The widest model first, one after the other.
+    # vLLM checks free memory when it starts and measures it while it profiles, so engines sharing a GPU
+    # must start one after the other. The budgets above fit in any order; the widest model first keeps
+    # the most GPUs' worth of memory settled before the smaller tenants measure.
     order = [p.name for p in sorted(plans, key=lambda p: (-len(p.gpus), -p.utilization, p.name))]
     notes = []
     if any(sharing[g] > 1 for g in sharing):
         notes.append(
-            "models share a GPU: load them one at a time, in start order "
-            "(tritonserver --model-load-thread-count=1)"
+            "models share a GPU: they must load one at a time (compose.yaml runs tritonserver with "
+            "--model-load-thread-count=1); the utilizations fit whichever loads first"
         )
     return HostPlan(plans, order, surplus, margin, notes)
