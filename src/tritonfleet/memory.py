@@ -643,10 +643,12 @@ def estimate(shape: Shape, settings: Settings, source: str = "config.json") -> E
     per_token = kv_bytes_per_token(shape, tp, pp, kv_bytes)
     block_bytes = per_token.total * BLOCK_SIZE
     blocks = kv_cache // block_bytes if block_bytes else 0
-    tokens = blocks * BLOCK_SIZE
     window = min(max_model_len, (shape.sliding_window or 0) + BLOCK_SIZE)
     per_request = per_token.full * max_model_len + per_token.sliding * window
     concurrency = (blocks * block_bytes) / per_request if per_request else 0.0
+    # vLLM logs "GPU KV cache size" as max concurrency x max_model_len (kv_cache_utils.py), which is
+    # blocks x block size when every layer attends in full and less for sliding-window layers.
+    tokens = blocks * block_bytes * max_model_len // per_request if per_request else 0
     if kv_cache == 0:
         notes.append("no memory is left for the KV cache: vLLM fails at start")
     outside = CUDA_CONTEXT_BYTES + (NCCL_BYTES if ranks > 1 else 0)
