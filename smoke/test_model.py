@@ -37,18 +37,28 @@ def _fail_on_triton_error(call, *args, **kwargs):
         pytest.fail(str(exc))
 
 
+def _not_ready(http: httpclient.InferenceServerClient, model: IndexEntry) -> str | None:
+    """None when the model answers ready; else its state and load error from the repository index."""
+    try:
+        if http.is_model_ready(model.name):
+            return None
+    except Exception as exc:  # geventhttpclient raises socket and parser errors of its own
+        pytest.fail(f"model {model.name}: {triton.describe(exc)}")
+    reason = f": {triton.one_line(model.reason, 240)}" if model.reason else ""
+    return f"{model.state or 'UNKNOWN'}{reason}"
+
+
 @pytest.fixture(scope="session")
 def served(http: httpclient.InferenceServerClient, model: IndexEntry) -> Served:
     """The model's metadata and config; fails every check that needs it when the model is not ready."""
+    not_ready = _not_ready(http, model)
+    if not_ready:
+        pytest.fail(f"model {model.name} is not ready ({not_ready})")
     try:
-        ready = http.is_model_ready(model.name)
-        metadata = http.get_model_metadata(model.name) if ready else {}
-        config = http.get_model_config(model.name) if ready else {}
+        metadata = http.get_model_metadata(model.name)
+        config = http.get_model_config(model.name)
     except Exception as exc:
         pytest.fail(f"model {model.name}: {triton.describe(exc)}")
-    if not ready:
-        reason = f": {triton.one_line(model.reason, 240)}" if model.reason else ""
-        pytest.fail(f"model {model.name} is not ready ({model.state or 'UNKNOWN'}{reason})")
     version = model.version or max(metadata.get("versions", ["1"]), key=int)
     return Served(model.name, version, metadata, config)
 
@@ -88,13 +98,9 @@ def grpc_streamed(settings: Settings, target: Endpoint, served: Served) -> trito
 
 
 def test_model_ready(http: httpclient.InferenceServerClient, model: IndexEntry):
-    try:
-        ready = http.is_model_ready(model.name)
-    except Exception as exc:
-        pytest.fail(f"model {model.name}: {triton.describe(exc)}")
-    if not ready:
-        reason = f": {triton.one_line(model.reason, 240)}" if model.reason else ""
-        pytest.fail(f"{model.state or 'not ready'}{reason}")
+    not_ready = _not_ready(http, model)
+    if not_ready:
+        pytest.fail(not_ready)
 
 
 def test_model_contract(served: Served):

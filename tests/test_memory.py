@@ -293,6 +293,14 @@ def test_bad_input_is_one_line_and_exit_2(cli, tmp_path: Path, slug, change, arg
     assert result.err == f"tritonfleet memory: error: {message.format(cfg=path)}\n"
 
 
+def test_a_gpu_total_that_is_not_positive(cli):
+    model = CONFIGS / "meta-llama__Llama-3.1-8B-Instruct"
+    result = cli("memory", "estimate", "--gpu-total-gib", "-1", "--model-config", model)
+    assert result.code == 2
+    assert result.out == ""
+    assert result.err == "tritonfleet memory: error: --gpu-total-gib: -1 is not a positive size\n"
+
+
 def test_unreadable_and_non_json_configs(cli, tmp_path: Path):
     missing = cli(*ESTIMATE, "--model-config", tmp_path / "nope")
     assert missing.code == 2

@@ -277,8 +277,6 @@ def cmd_memory_estimate(args: argparse.Namespace) -> int:
         enforce_eager=args.enforce_eager,
         sampler=args.sampler,
     )
-    if args.gpu_total_gib <= 0:
-        raise InputError("--gpu-total-gib", None, f"{args.gpu_total_gib:g} is not a positive size")
     result = memory.estimate(shape, settings, source)
     if args.format == "json":
         _print_json(result.to_json())

@@ -180,11 +180,12 @@ def read_config(path: Path) -> dict[str, Any]:
     return data
 
 
-def _get(config: Mapping[str, Any], key: str, source: str, prefix: str, kind: type = int) -> Any:
+def _get(config: Mapping[str, Any], key: str, source: str, prefix: str) -> int:
+    """A positive whole-number field; InputError naming it when it is missing or not one."""
     if key not in config or config[key] is None:
         raise InputError(source, f"{prefix}{key}", "missing")
     value = config[key]
-    if kind is int and (isinstance(value, bool) or not isinstance(value, int) or value <= 0):
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
         raise InputError(source, f"{prefix}{key}", f"{value!r} is not a positive whole number")
     return value
 
@@ -441,22 +442,23 @@ def weights_bytes(shape: Shape, tp: int, pp: int, dtype_bytes: int) -> int:
     quant = shape.quantization
     linear = quant.linear_bytes_per_param if quant else dtype_bytes
     per_layer = []
-    kv_share = max(1, shape.kv_heads // tp) / shape.kv_heads if not shape.mla else 1.0
+    # Each rank holds its share of the KV heads, at least one; MLA's latent projection is not split.
+    kv_share = 1.0 if shape.mla else max(1, shape.kv_heads // tp) / shape.kv_heads
     for p in layer_params(shape):
         tp_split = (p.attention + p.mlp) / tp * linear
-        kv = p.kv_projection * (kv_share if not shape.mla else 1.0) * linear
-        per_layer.append(tp_split + kv + p.replicated * dtype_bytes)
+        per_layer.append(tp_split + p.kv_projection * kv_share * linear + p.replicated * dtype_bytes)
     padded_vocab = math.ceil(shape.vocab / VOCAB_PADDING) * VOCAB_PADDING
     embed = math.ceil(padded_vocab / tp) * shape.hidden * dtype_bytes
     # A tied lm_head shares the embedding; on a separate last stage it is loaded there again.
     head = embed if (not shape.tie_embeddings or pp > 1) else 0
     extras = shape.extra_params * dtype_bytes  # vision tower, learned positions: not split by TP
     rope_cache = shape.max_position * shape.head_dim * dtype_bytes if not shape.mla else 0
+    final_norm = shape.hidden * dtype_bytes
+    if pp == 1:
+        return int(sum(per_layer) + embed + head + extras + rope_cache + final_norm)
     stages = _pipeline_stages(shape.layers, pp)
     first = sum(per_layer[: stages[0]]) + embed + extras + rope_cache
-    last = sum(per_layer[shape.layers - stages[-1] :]) + head + shape.hidden * dtype_bytes + rope_cache
-    if pp == 1:
-        return int(sum(per_layer) + embed + head + extras + rope_cache + shape.hidden * dtype_bytes)
+    last = sum(per_layer[shape.layers - stages[-1] :]) + head + final_norm + rope_cache
     return int(max(first, last))
 
 
@@ -522,6 +524,7 @@ class Estimate:
     max_model_len: int
     max_num_batched_tokens: int
     kv_bytes_per_token: int
+    kv_bytes_per_request: int  # one full-length sequence (sliding-window layers hold their window)
     outside_budget: int
     notes: list[str] = field(default_factory=list)
 
@@ -556,7 +559,9 @@ def _check(shape: Shape, settings: Settings, source: str) -> int:
             "--gpu-memory-utilization", None, f"{settings.gpu_memory_utilization:g} is outside (0, 1]"
         )
     if settings.gpu_total_bytes <= 0:
-        raise InputError("--gpu-total-gib", None, "must be positive")
+        raise InputError(
+            "--gpu-total-gib", None, f"{settings.gpu_total_bytes / GiB:g} is not a positive size"
+        )
     for flag, value in (("--tensor-parallel-size", tp), ("--pipeline-parallel-size", pp),
                         ("--max-num-seqs", settings.max_num_seqs)):  # fmt: skip
         if value < 1:
@@ -608,16 +613,15 @@ def _activation_bytes(
     return max(forward, sampling)
 
 
-def _cuda_graph_bytes(shape: Shape, settings: Settings, dtype_bytes: int) -> tuple[int, int]:
-    """(the estimate vLLM subtracts from the KV budget, the number of graphs captured)."""
+def _cuda_graph_bytes(shape: Shape, settings: Settings) -> int:
+    """The CUDA-graph estimate vLLM subtracts from the KV budget."""
     if settings.enforce_eager:
-        return 0, 0
+        return 0
     largest = min(2 * settings.max_num_seqs, MAX_CUDAGRAPH_CAPTURE_SIZE)
     sizes = [s for s in (1, 2, 4, *range(8, 257, 8), *range(272, 513, 16)) if s <= largest]
-    graphs = len(sizes)
     layers = max(_pipeline_stages(shape.layers, settings.pipeline_parallel_size))
     per_graph = CUDA_GRAPH_BYTES_PER_LAYER_HIDDEN * layers * shape.hidden / DEFAULT_CAPTURE_SIZES
-    return int(per_graph * graphs), graphs
+    return int(per_graph * len(sizes))
 
 
 def estimate(shape: Shape, settings: Settings, source: str = "config.json") -> Estimate:
@@ -637,7 +641,7 @@ def estimate(shape: Shape, settings: Settings, source: str = "config.json") -> E
     ranks = tp * pp
     non_torch = NON_TORCH_BYTES + (NON_TORCH_TP_BYTES if tp > 1 else 0)
     activation = _activation_bytes(shape, tp, batched, settings.max_num_seqs, dtype_bytes, settings.sampler)
-    cuda_graph, _ = _cuda_graph_bytes(shape, settings, dtype_bytes)
+    cuda_graph = _cuda_graph_bytes(shape, settings)
     kv_cache = max(0, requested - weights - non_torch - activation - cuda_graph)
 
     per_token = kv_bytes_per_token(shape, tp, pp, kv_bytes)
@@ -664,6 +668,7 @@ def estimate(shape: Shape, settings: Settings, source: str = "config.json") -> E
         max_model_len=max_model_len,
         max_num_batched_tokens=batched,
         kv_bytes_per_token=per_token.total,
+        kv_bytes_per_request=per_request,
         outside_budget=outside,
         notes=notes,
     )

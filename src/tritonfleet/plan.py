@@ -77,27 +77,17 @@ def settings_from_engine_args(engine_args: Mapping[str, Any], gpu_total_bytes: i
     )
 
 
-def _kv_needed(request: Request, e: memory.Estimate) -> int:
-    s = request.settings
-    kv_bytes = (
-        1 if s.kv_cache_dtype == "fp8" else memory.DTYPE_BYTES[memory.model_dtype(request.shape, s.dtype)]
-    )
-    per_token = memory.kv_bytes_per_token(
-        request.shape, s.tensor_parallel_size, s.pipeline_parallel_size, kv_bytes
-    )
-    if request.target.tokens is not None:
-        return request.target.tokens * per_token.total
-    window = min(e.max_model_len, (request.shape.sliding_window or 0) + memory.BLOCK_SIZE)
-    per_request = per_token.full * e.max_model_len + per_token.sliding * window
-    return request.target.concurrency * per_request
-
-
-def _needed_bytes(request: Request, total: int, margin: float) -> tuple[int, memory.Estimate]:
+def _needed_bytes(request: Request, total: int, margin: float) -> int:
     """Budget bytes on the busiest GPU for the non-KV parts plus the target's KV cache, with margin."""
     whole = replace(request.settings, gpu_total_bytes=total, gpu_memory_utilization=1.0)
     probe = memory.estimate(request.shape, whole, request.source)
     non_kv = probe.weights + probe.non_torch + probe.activation + probe.cuda_graph
-    return math.ceil((non_kv + _kv_needed(request, probe)) * (1 + margin)), probe
+    target = request.target
+    if target.tokens is not None:
+        kv = target.tokens * probe.kv_bytes_per_token
+    else:
+        kv = target.concurrency * probe.kv_bytes_per_request
+    return math.ceil((non_kv + kv) * (1 + margin))
 
 
 def _fixes(request: Request, total: int, available: int, margin: float, gpus: int) -> list[str]:
@@ -108,7 +98,7 @@ def _fixes(request: Request, total: int, available: int, margin: float, gpus: in
     if request.shape.heads % doubled == 0 and doubled * s.pipeline_parallel_size <= gpus:
         bigger = replace(request, settings=replace(s, tensor_parallel_size=doubled))
         try:
-            if _needed_bytes(bigger, total, margin)[0] <= available:
+            if _needed_bytes(bigger, total, margin) <= available:
                 fixes.append(f"tensor_parallel_size {doubled}")
         except InputError:
             pass
@@ -117,7 +107,7 @@ def _fixes(request: Request, total: int, available: int, margin: float, gpus: in
     while low < high:
         middle = (low + high + 1) // 2
         shorter = replace(request, settings=replace(s, max_model_len=middle * 1024))
-        if _needed_bytes(shorter, total, margin)[0] <= available:
+        if _needed_bytes(shorter, total, margin) <= available:
             low = middle
         else:
             high = middle - 1
@@ -125,7 +115,7 @@ def _fixes(request: Request, total: int, available: int, margin: float, gpus: in
         fixes.append(f"max_model_len <= {low * 1024}")
     if s.kv_cache_dtype != "fp8":
         fp8 = replace(request, settings=replace(s, kv_cache_dtype="fp8"))
-        if _needed_bytes(fp8, total, margin)[0] <= available:
+        if _needed_bytes(fp8, total, margin) <= available:
             fixes.append("kv_cache_dtype fp8")
     return fixes
 
@@ -175,11 +165,9 @@ def plan_host(requests: Sequence[Request], gpu_totals: Sequence[int], margin: fl
         for g, total in enumerate(gpu_totals)
     }
     needs: dict[str, float] = {}
-    probes: dict[str, memory.Estimate] = {}
     for request in requests:
         total = min(gpu_totals[g] for g in placed[request.name])
-        needed, probes[request.name] = _needed_bytes(request, total, margin)
-        needs[request.name] = math.ceil(needed / total * 1000) / 1000
+        needs[request.name] = math.ceil(_needed_bytes(request, total, margin) / total * 1000) / 1000
     for g, total in enumerate(gpu_totals):
         tenants = [r for r in requests if g in placed[r.name]]
         used = sum(needs[r.name] * total for r in tenants)

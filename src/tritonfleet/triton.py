@@ -168,11 +168,7 @@ def generate(
     **flags: bool,
 ) -> dict[str, Any]:
     """POST /v2/models/MODEL/generate; the JSON answer, or TritonError with the server's error text."""
-    url = f"{endpoint.http_url}/v2/models/{model}/generate"
-    try:
-        response = requests.post(url, json=_generate_body(prompt, sampling, flags), timeout=timeout)
-    except requests.RequestException as exc:
-        raise TritonError(f"POST /generate: {describe(exc)}") from exc
+    response = post_generate_raw(endpoint, model, _generate_body(prompt, sampling, flags), timeout)
     if response.status_code != 200:
         raise TritonError(f"POST /generate: HTTP {response.status_code}: {_error_of(response)}")
     return response.json()
