@@ -4,8 +4,11 @@ budget, and one-line errors for bad input. Configs are the public files in tests
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import re
+import statistics
+import sys
 from pathlib import Path
 
 import pytest
@@ -374,6 +377,46 @@ def test_a_v1_log_is_reproduced_from_its_settings():
     assert e.weights / memory.GiB == pytest.approx(row["weights_gib"], abs=0.01)
     assert e.activation / memory.GiB == pytest.approx(row["activation_peak_gib"], rel=0.02)
     assert (e.kv_cache + e.cuda_graph) / memory.GiB == pytest.approx(row["kv_cache_gib"], rel=0.01)
+
+
+def _bench():
+    spec = importlib.util.spec_from_file_location("bench_memory", ROOT / "bench" / "memory.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_estimate_meets_the_accuracy_targets_on_the_log_dataset():
+    # The targets, as `make bench-memory` scores them: median |KV error| <= 3% and no row whose
+    # KV cache is over-predicted by more than 5%, each row under its own release's accounting.
+    bench = _bench()
+    scored, _ = bench.scores(yaml.safe_load((LOGS / "rows.yaml").read_text()))
+    kv = {s.row["id"]: s.error("kv") for s in scored if s.scope is None and s.error("kv") is not None}
+    assert len(kv) >= 14
+    median, over = bench.kv_target(scored)
+    assert median == pytest.approx(statistics.median(abs(e) for e in kv.values()))
+    assert median <= 3.0
+    assert over == [], {row: kv[row] for row in over}
+    weights = [e for s in scored if (e := s.error("weights")) is not None]
+    assert len(weights) >= 20 and max(abs(e) for e in weights) <= 3.0
+    per_token = [e for s in scored if (e := s.error("kv bytes/token")) is not None]
+    assert len(per_token) >= 8 and max(abs(e) for e in per_token) <= 0.5  # only GiB rounding in the logs
+    # A failed start in the logs (no memory left for the KV cache) is predicted to fail too.
+    kv_figures = [s.figures["kv"] for s in scored if "kv" in s.figures and s.figures["kv"][1] is not None]
+    failed = [(est, real) for est, real in kv_figures if real <= 0]
+    assert failed and all(est <= 0 for est, _ in failed)
+
+
+def test_each_row_is_scored_with_its_own_releases_accounting():
+    bench = _bench()
+    pinned = bench.pinned_release()
+    assert bench.accounting({"engine": "V0", "vllm_version": "0.6.4.post1"}, pinned) == "V0 legacy"
+    assert bench.accounting({"engine": "V0", "peak_torch_memory_gib": 17.06}, pinned) == "V0 legacy"
+    assert bench.accounting({"engine": "V0", "vllm_version": "v0.7.1"}, pinned) == "V0"
+    assert bench.accounting({"engine": "V1", "vllm_version": "0.10.1.1"}, pinned) == "V1"
+    assert bench.accounting({"engine": "V1", "vllm_version": ".".join(map(str, pinned))}, pinned) == "pinned"
 
 
 @pytest.mark.parametrize(
