@@ -13,12 +13,20 @@ A GPU total the log does not print is CUDA's figure for that GPU model (flagged 
 
 The estimate models the pinned vLLM. Older releases split the same memory differently between the
 KV budget and the rest, so each row is scored with the accounting of its own release, as read from
-that release's source (`vllm/worker/worker.py`, `vllm/v1/worker/gpu_worker.py`):
-- up to 0.6.4 ("V0 legacy", the one-line "Memory profiling results: ... peak_torch_memory=" format):
-  every byte in use that torch did not allocate counts against the budget, the CUDA context included;
-- 0.6.5 up to the pinned release: the CUDA context is in the start-up baseline, outside the budget;
-  CUDA graphs are captured after the KV cache is sized, so the pinned release's graph estimate, which
-  it takes out of the budget, is added back.
+the sources of 0.6.4.post1, 0.6.6, 0.7.3, 0.8.5, 0.10.1.1, 0.11.0, 0.19.0 and 0.20.0
+(`vllm/worker/worker.py`, `vllm/v1/worker/gpu_worker.py`, `vllm/envs.py`):
+- up to 0.6.4 (also told by the one-line "Memory profiling results: ... peak_torch_memory=" format):
+  every byte in use that torch did not allocate counts against the budget, the CUDA context and NCCL's
+  communicators included;
+- 0.6.5 to 0.10: the start-up snapshot holds the CUDA context, so it is outside the budget. NCCL is
+  set up after the snapshot and counts against it, but those logs print all non-torch memory at
+  0.25-0.30 GiB with TP 2 (PCIe GPUs), within the 0.55 GiB this estimate allows inside the budget at
+  TP > 1 (measured on NVLink H100s), so no term is added for it;
+- 0.11 to 0.19: NCCL is set up before the snapshot, outside the budget, as in the pinned release;
+- up to 0.19, CUDA graphs are captured after the KV cache is sized; from 0.20 vLLM takes an estimate
+  of them out of the budget first (VLLM_MEMORY_PROFILER_ESTIMATE_CUDAGRAPHS defaults to 1), as the
+  pinned release does and as this estimate does. For older rows the graph estimate is added back.
+A row without a version string is placed by its log format (`vllm_version_min`, or V0/V1).
 With tensor parallelism every rank prints its own KV GiB and the engine keeps the smallest; where a
 log prints the engine's token capacity, that capacity times the bytes per token is the figure scored.
 
@@ -45,7 +53,7 @@ import yaml
 from rich.console import Console
 from rich.table import Table
 
-from tritonfleet import memory, versions
+from tritonfleet import memory
 
 ROOT = Path(__file__).resolve().parents[1]
 ROWS = ROOT / "tests" / "fixtures" / "memory-logs" / "rows.yaml"
@@ -56,6 +64,9 @@ CONFIG_DIRS = (
 # What CUDA reports as total for GPUs whose logs do not print it (GiB): H100 from tests/fixtures/gpu-hosts,
 # the others as vLLM prints them in logs of the same GPU model.
 GPU_TOTALS = {"H100": 79.18, "A100 80GB": 79.15, "A100 40GB": 39.39, "RTX 4090": 23.64, "RTX 3090": 23.58}
+# Compute capability by GPU name (NVIDIA's table); a row naming none is taken as Hopper, like the estimate.
+COMPUTE_CAPABILITY = {"H100": 9.0, "A100": 8.0, "L40S": 8.9, "RTX 4090": 8.9, "RTX 3090": 8.6,
+                      "RTX 4060": 8.9, "RTX 5090": 12.0, "Turing": 7.5}  # fmt: skip
 # The rows whose printed figures the constants in tritonfleet.memory were fitted to: PyTorch's sampler
 # copies and the non-torch increase (llm-d), FlashInfer's sampler copies (dennislee22).
 FIT_PREFIXES = ("llmd-llama", "llmd-qwen3-32b", "dennislee-qwen2-7b")
@@ -64,30 +75,32 @@ TARGET_MEDIAN_PERCENT = 3.0
 TARGET_OVER_PERCENT = 5.0
 
 Release = tuple[int, int, int]
-LEGACY_LAST: Release = (0, 6, 4)  # the last release that counted the CUDA context inside the budget
+# Where the accounting changed (see the docstring), the first release of each regime.
+CONTEXT_OUTSIDE_FROM: Release = (0, 6, 5)
+NCCL_OUTSIDE_FROM: Release = (0, 11, 0)
+GRAPHS_INSIDE_FROM: Release = (0, 20, 0)
+V1_FROM: Release = (0, 8, 0)
 
 
-def release(row: dict[str, Any]) -> Release | None:
-    match = re.search(r"(\d+)\.(\d+)\.(\d+)", str(row.get("vllm_version") or ""))
+def release(text: object) -> Release | None:
+    match = re.search(r"(\d+)\.(\d+)\.(\d+)", str(text or ""))
     return (int(match[1]), int(match[2]), int(match[3])) if match else None
 
 
-def pinned_release() -> Release:
-    found = release({"vllm_version": versions.load().lookup("triton.vllm_version")})
-    assert found is not None
-    return found
-
-
-def accounting(row: dict[str, Any], pinned: Release) -> str:
-    """Which release's split between the KV budget and the rest this row's log follows."""
-    version = release(row)
-    if row.get("engine") != "V1" and (
-        (version is not None and version <= LEGACY_LAST) or row.get("peak_torch_memory_gib") is not None
-    ):
-        return "V0 legacy"
-    if version is not None and version >= pinned:
-        return "pinned"
-    return row.get("engine") or "V0"
+def accounting(row: dict[str, Any]) -> str:
+    """The range of releases whose split between the KV budget and the rest this row's log follows."""
+    version = release(row.get("vllm_version")) or release(row.get("vllm_version_min"))
+    if row.get("peak_torch_memory_gib") is not None:
+        version = min(version or CONTEXT_OUTSIDE_FROM, (0, 6, 4))
+    if version is None:
+        version = V1_FROM if row.get("engine") == "V1" else CONTEXT_OUTSIDE_FROM
+    if version < CONTEXT_OUTSIDE_FROM:
+        return "<=0.6.4"
+    if version < NCCL_OUTSIDE_FROM:
+        return "0.6.5-0.10"
+    if version < GRAPHS_INSIDE_FROM:
+        return "0.11-0.19"
+    return ">=0.20"
 
 
 def _config(slug: str) -> Path | None:
@@ -104,6 +117,12 @@ def _gpu_total(row: dict[str, Any]) -> tuple[float | None, bool]:
     return None, False
 
 
+def _compute_capability(row: dict[str, Any]) -> float:
+    gpu = str(row.get("gpu") or "")
+    found = [cc for name, cc in COMPUTE_CAPABILITY.items() if all(part in gpu for part in name.split())]
+    return found[0] if found else memory.DEFAULT_COMPUTE_CAPABILITY
+
+
 def settings_for(row: dict[str, Any], shape: memory.Shape, total: float) -> memory.Settings:
     v1 = row.get("engine") == "V1"
     length = row.get("max_model_len") or shape.max_position
@@ -116,7 +135,9 @@ def settings_for(row: dict[str, Any], shape: memory.Shape, total: float) -> memo
     dtype = row.get("dtype") if row.get("dtype") in ("bfloat16", "float16", "float32") else "auto"
     return memory.Settings(
         gpu_total_bytes=int(total * memory.GiB),
-        gpu_memory_utilization=float(row.get("gpu_memory_utilization") or 0.9),
+        gpu_memory_utilization=float(
+            row.get("gpu_memory_utilization") or row.get("gpu_memory_utilization_implied") or 0.9
+        ),
         tensor_parallel_size=int(row.get("tensor_parallel_size") or 1),
         dtype=dtype,
         kv_cache_dtype="fp8" if str(row.get("kv_cache_dtype") or "").startswith("fp8") else "auto",
@@ -126,6 +147,7 @@ def settings_for(row: dict[str, Any], shape: memory.Shape, total: float) -> memo
         enable_chunked_prefill=chunked,
         enforce_eager=bool(row.get("enforce_eager")),
         sampler=row.get("sampler") or ("flashinfer" if v1 else "native"),
+        compute_capability=_compute_capability(row),
     )
 
 
@@ -162,7 +184,7 @@ def _tokens(row: dict[str, Any]) -> int | None:
     return None
 
 
-def score(row: dict[str, Any], pinned: Release) -> Score | str:
+def score(row: dict[str, Any]) -> Score | str:
     """The row scored, or why it cannot be."""
     config = _config(row["config"]) if row.get("config") else None
     real_weights = row.get("weights_gib") or row.get("model_loading_gib")
@@ -173,6 +195,7 @@ def score(row: dict[str, Any], pinned: Release) -> Score | str:
         return "no figure to compare"
     shape = memory.shape_from_config(memory.read_config(config), str(config))
     total, assumed = _gpu_total(row)
+    known_total = total is not None
     if total is None:
         total, assumed = 80.0, True  # only weights and KV bytes per token are compared without a total
     settings = settings_for(row, shape, total)
@@ -180,15 +203,16 @@ def score(row: dict[str, Any], pinned: Release) -> Score | str:
         e = memory.estimate(shape, settings, str(config))
     except Exception as exc:  # a row with settings this vLLM would refuse
         return str(exc)
-    kind = accounting(row, pinned)
+    kind = accounting(row)
     gib = memory.GiB
     if real_act is None and row.get("peak_torch_memory_gib") is not None and real_weights:
         real_act = row["peak_torch_memory_gib"] - real_weights  # the legacy format prints the absolute peak
     kv = e.requested - e.weights - e.non_torch - e.activation  # what the budget leaves, graphs aside
-    if kind == "pinned":
+    ranks = settings.tensor_parallel_size * settings.pipeline_parallel_size
+    if kind == ">=0.20":
         kv -= e.cuda_graph
-    if kind == "V0 legacy":
-        kv -= memory.CUDA_CONTEXT_BYTES
+    if kind == "<=0.6.4":
+        kv -= memory.CUDA_CONTEXT_BYTES + (memory.NCCL_BYTES if ranks > 1 else 0)
     scored = Score(row, kind, settings, total, assumed, fit=row["id"].startswith(FIT_PREFIXES))
     scored.figures["weights"] = (e.weights / gib, real_weights)
     scored.figures["activation"] = (e.activation / gib, real_act)
@@ -197,7 +221,7 @@ def score(row: dict[str, Any], pinned: Release) -> Score | str:
     same_ranks = settings.tensor_parallel_size == 1 or row.get("engine") == "V1"
     if real_kv is not None and real_kv > 0 and tokens and shape.sliding_layers == 0 and same_ranks:
         scored.figures["kv bytes/token"] = (e.kv_bytes_per_token, real_kv * gib / tokens)
-    if real_kv is not None and (not assumed or row.get("gpu")):
+    if real_kv is not None and known_total:
         if settings.tensor_parallel_size > 1 and real_kv > 0 and tokens and shape.sliding_layers == 0:
             real_kv, scored.kv_basis = tokens * e.kv_bytes_per_token / gib, "tokens"
         scored.figures["kv"] = (kv / gib, real_kv)
@@ -208,10 +232,9 @@ def score(row: dict[str, Any], pinned: Release) -> Score | str:
 
 def scores(rows: list[dict[str, Any]]) -> tuple[list[Score], list[str]]:
     """Every row scored, and the skipped ones with the reason."""
-    pinned = pinned_release()
     scored, skipped = [], []
     for row in rows:
-        result = score(row, pinned)
+        result = score(row)
         if isinstance(result, str):
             skipped.append(f"{row['id']} ({result})")
         else:
@@ -293,8 +316,8 @@ def main() -> None:
         groups = {
             "all": in_scope,
             "not fitted": [s for s in in_scope if not s.fit],
-            "V1 and pinned": [s for s in in_scope if s.accounting in ("V1", "pinned")],
-            "V0": [s for s in in_scope if s.accounting.startswith("V0")],
+            "V1": [s for s in in_scope if s.row.get("engine") == "V1"],
+            "V0": [s for s in in_scope if s.row.get("engine") != "V1"],
         }
         for label, group in groups.items():
             values = [err for s in group if (err := s.error(key)) is not None]

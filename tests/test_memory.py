@@ -51,6 +51,47 @@ def test_llama_8b_parameters_exactly():
     assert memory.parameter_count(shape("meta-llama__Llama-3.1-8B-Instruct")) == 8_030_261_248
 
 
+LOG_CONFIGS = ROOT / "tests" / "fixtures" / "memory-logs" / "configs"
+
+
+def log_shape(slug: str) -> memory.Shape:
+    return memory.shape_from_config(memory.read_config(LOG_CONFIGS / slug), slug)
+
+
+@pytest.mark.parametrize(
+    ("slug", "billions"), [("openai__gpt-oss-20b", 20.91), ("openai__gpt-oss-120b", 116.83)]
+)
+def test_gpt_oss_parameters_match_the_model_card(slug: str, billions: float):
+    # OpenAI's model card: 20.91B and 116.83B parameters in total (attention sinks and biases included).
+    assert memory.parameter_count(log_shape(slug)) / 1e9 == pytest.approx(billions, abs=0.005)
+
+
+@pytest.mark.parametrize(
+    ("slug", "tp", "capability", "logged_gib"),
+    [
+        ("openai__gpt-oss-20b", 1, 9.0, 13.47),  # H100, Triton MoE kernel (llm-d)
+        ("openai__gpt-oss-120b", 1, 9.0, 64.38),  # H100 (llm-d)
+        ("openai__gpt-oss-20b", 1, 8.0, 13.72),  # A100, Marlin (myoceane.fr)
+        ("openai__gpt-oss-120b", 4, 8.0, 17.22),  # 4 x A100, Marlin, per rank (dennislee22)
+    ],
+)
+def test_mxfp4_experts_are_sized_by_the_gpus_kernel_layout(slug, tp, capability, logged_gib):
+    s = log_shape(slug)
+    assert s.quantization is not None and s.quantization.experts_only
+    weights = memory.weights_bytes(s, tp, 1, 2, capability) / memory.GiB
+    assert weights == pytest.approx(logged_gib, rel=0.005)
+    # The other generation's kernel lays the same experts out differently.
+    other = memory.weights_bytes(s, tp, 1, 2, 17.0 - capability) / memory.GiB
+    assert abs(other - logged_gib) / logged_gib > 0.01
+
+
+def test_gpt_oss_alternates_sliding_and_full_attention():
+    s = log_shape("openai__gpt-oss-20b")
+    assert (s.sliding_layers, s.sliding_window) == (12, 128)
+    per_token = memory.kv_bytes_per_token(s, 1, 1, 2)
+    assert per_token.full == per_token.sliding == 12 * 2 * 8 * 64 * 2
+
+
 # --- weights ---------------------------------------------------------------------------------
 
 
@@ -273,6 +314,12 @@ ESTIMATE = ["memory", "estimate", "--gpu-total-gib", "79.18"]
             ["--max-model-len", "262144"],
             "--max-model-len: 262144 exceeds the model's maximum of 131072 tokens",
         ),
+        (
+            "meta-llama__Llama-3.1-8B-Instruct",
+            lambda c: None,
+            ["--compute-capability", "6.1"],
+            "--compute-capability: 6.1 is not a CUDA GPU generation vLLM runs on (7.0 or newer)",
+        ),
     ],
     ids=[
         "missing",
@@ -285,6 +332,7 @@ ESTIMATE = ["memory", "estimate", "--gpu-total-gib", "79.18"]
         "util-high",
         "negative-len",
         "too-long",
+        "old-gpu",
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(cli, tmp_path: Path, slug, change, args, message):
@@ -410,13 +458,15 @@ def test_the_estimate_meets_the_accuracy_targets_on_the_log_dataset():
 
 
 def test_each_row_is_scored_with_its_own_releases_accounting():
-    bench = _bench()
-    pinned = bench.pinned_release()
-    assert bench.accounting({"engine": "V0", "vllm_version": "0.6.4.post1"}, pinned) == "V0 legacy"
-    assert bench.accounting({"engine": "V0", "peak_torch_memory_gib": 17.06}, pinned) == "V0 legacy"
-    assert bench.accounting({"engine": "V0", "vllm_version": "v0.7.1"}, pinned) == "V0"
-    assert bench.accounting({"engine": "V1", "vllm_version": "0.10.1.1"}, pinned) == "V1"
-    assert bench.accounting({"engine": "V1", "vllm_version": ".".join(map(str, pinned))}, pinned) == "pinned"
+    accounting = _bench().accounting
+    assert accounting({"engine": "V0", "vllm_version": "0.6.4.post1"}) == "<=0.6.4"
+    assert accounting({"engine": "V0", "peak_torch_memory_gib": 17.06}) == "<=0.6.4"  # the log's format
+    assert accounting({"engine": "V0"}) == "0.6.5-0.10"
+    assert accounting({"engine": "V0", "vllm_version": "v0.7.1"}) == "0.6.5-0.10"
+    assert accounting({"engine": "V1", "vllm_version": "0.10.1.1"}) == "0.6.5-0.10"
+    assert accounting({"engine": "V1", "vllm_version_min": "0.11.0"}) == "0.11-0.19"
+    assert accounting({"engine": "V1", "vllm_version": "0.19.0"}) == "0.11-0.19"
+    assert accounting({"engine": "V1", "vllm_version": "v0.21.1"}) == ">=0.20"
 
 
 @pytest.mark.parametrize(

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tritonfleet import memory
+from tritonfleet import gpus, memory, plan
 
 from helpers import GPU_HOSTS, MODEL_REPOSITORY
 
@@ -171,3 +171,13 @@ def test_bad_plan_arguments(cli, tmp_path: Path, args: list[str], message: str):
     assert result.out == ""
     assert result.err.count("\n") == 1
     assert message in result.err
+
+
+def test_the_plan_sizes_for_the_hosts_gpu_generation(cli, tmp_path: Path):
+    facts = json.loads(host_facts(cli, tmp_path, 2).read_text())
+    assert plan.compute_capability(gpus.HostFacts.model_validate(facts)) == 9.0  # H100s
+    facts["gpus"][1]["compute_capability"] = "8.0"  # an A100 in the box: the older kernels decide
+    assert plan.compute_capability(gpus.HostFacts.model_validate(facts)) == 8.0
+    for gpu in facts["gpus"]:
+        gpu["compute_capability"] = None
+    assert plan.compute_capability(gpus.HostFacts.model_validate(facts)) == memory.DEFAULT_COMPUTE_CAPABILITY

@@ -276,6 +276,7 @@ def cmd_memory_estimate(args: argparse.Namespace) -> int:
         enable_chunked_prefill=not args.no_chunked_prefill,
         enforce_eager=args.enforce_eager,
         sampler=args.sampler,
+        compute_capability=args.compute_capability,
     )
     result = memory.estimate(shape, settings, source)
     if args.format == "json":
@@ -326,7 +327,8 @@ def cmd_plan(args: argparse.Namespace) -> int:
     totals = [g.memory_usable_bytes for g in facts.gpus]
     if not 0 <= args.margin < 1:
         raise InputError("--margin", None, f"{args.margin:g} is outside [0, 1)")
-    host = plan.plan_host(plan.requests_for(models, min(totals), targets), totals, args.margin)
+    requests = plan.requests_for(models, min(totals), targets, plan.compute_capability(facts))
+    host = plan.plan_host(requests, totals, args.margin)
     host.notes += skipped
     rows = [
         {
@@ -403,6 +405,13 @@ def _add_memory_parser(commands: argparse._SubParsersAction) -> None:
         choices=("flashinfer", "native"),
         default="flashinfer",
         help="top-k/top-p sampler: FlashInfer (vLLM's CUDA default) or PyTorch's",
+    )
+    est.add_argument(
+        "--compute-capability",
+        type=float,
+        default=memory.DEFAULT_COMPUTE_CAPABILITY,
+        metavar="X.Y",
+        help="the GPU generation, for kernels that lay weights out by it (MXFP4 experts); 9.0 = Hopper",
     )
     est.add_argument("--format", choices=("json", "table"), default="json")
     est.set_defaults(func=cmd_memory_estimate)

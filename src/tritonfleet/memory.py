@@ -10,6 +10,10 @@ vllm/v1/worker/gpu_worker.py `determine_available_memory` and vllm/utils/mem_uti
 communicators are created before vLLM takes its memory snapshot, so they are not in that budget;
 they are reported apart (`outside_budget`) because a co-tenant on the same GPU still has to fit them.
 
+Checked against the pinned release's own source (its wheel). bench/memory.py scores the estimate against
+start-up logs of releases 0.4.2 to 0.19, each under its own accounting, read from the sources of
+0.6.4.post1, 0.6.6, 0.7.3, 0.8.5, 0.10.1.1, 0.11.0, 0.19.0 and 0.20.0.
+
 Everything here is per GPU: weights and heads are split by tensor parallelism, layers by pipeline
 parallelism, and the busiest rank (the first or last pipeline stage) is the one reported.
 """
@@ -38,6 +42,9 @@ DEFAULT_GPU_MEMORY_UTILIZATION = 0.92
 DEFAULT_MAX_NUM_BATCHED_TOKENS = 2048
 DEFAULT_MAX_NUM_SEQS = 128
 BLOCK_SIZE = 16
+# The GPUs tritonfleet's fleets run (H100, H200: tests/fixtures/gpu-hosts). Kernels chosen by GPU
+# generation (MXFP4 MoE layout) follow it; host facts give the real one.
+DEFAULT_COMPUTE_CAPABILITY = 9.0
 VOCAB_PADDING = 64  # VocabParallelEmbedding pads the vocabulary to a multiple of this
 # CUDA-graph capture sizes: 1, 2, 4, then steps of 8 to 256 and 16 beyond, up to 2 x max_num_seqs
 # (at most 512): vllm/config/vllm.py `_set_cudagraph_sizes`.
@@ -48,8 +55,15 @@ MAX_CUDAGRAPH_CAPTURE_SIZE = 512
 # in the logs (cuBLAS and attention workspaces; custom all-reduce buffers with TP > 1).
 NON_TORCH_BYTES = 140 * MiB
 NON_TORCH_TP_BYTES = 420 * MiB
-CUDA_CONTEXT_BYTES = 512 * MiB  # created before the snapshot: outside the budget
-NCCL_BYTES = 256 * MiB  # communicator buffers per rank when TP x PP > 1, also before the snapshot
+# Created before vLLM's snapshot, so outside its budget, but a co-tenant on the GPU still has to fit them.
+# The CUDA context with vLLM's start-up allocations: 0.61 GiB in use before the snapshot on an H100 at
+# TP 1 ("Free memory on device: 78.57/79.18 GiB on startup", llm-d's logs in tests/fixtures/memory-logs);
+# bare PyTorch's context takes 552,402,944 bytes there (tests/fixtures/gpu-hosts/*/ctx.txt). Both figures
+# here take the upper end of the logs' two-decimal rounding (0.62 and 0.94 GiB).
+CUDA_CONTEXT_BYTES = 635 * MiB
+# NCCL's communicators and the custom all-reduce buffers per rank when TP x PP > 1: 0.93 GiB more in use
+# at start-up on NVLink-connected H100s at TP 2 (77.64/79.18 GiB free there). PCIe-only GPUs use less.
+NCCL_BYTES = 963 * MiB
 # The profile run's sampler warm-up (top-k = vocabulary - 1, top-p 0.9) over float32 logits for
 # min(max_num_seqs, max_num_batched_tokens) requests. PyTorch's path sorts them: 9.7 float32 copies of
 # the logits at its peak in the logs (4.76 GiB for a 128,256-token vocabulary at 1024 sequences,
@@ -80,6 +94,7 @@ ARCHITECTURES = {
     "GraniteForCausalLM": True,
     "Phi3ForCausalLM": True,
     "Mistral3ForConditionalGeneration": True,
+    "GptOssForCausalLM": True,
     "LlavaForConditionalGeneration": True,
     "PhiForCausalLM": False,
     "OPTForCausalLM": False,
@@ -119,6 +134,7 @@ MAX_LEN_KEYS = (
 class Quantization:
     method: str
     linear_bytes_per_param: float  # decoder Linear layers; embeddings and lm_head stay in the dtype
+    experts_only: bool = False  # only the routed experts are quantized; attention stays in the dtype
 
 
 @dataclass(frozen=True)
@@ -213,6 +229,11 @@ def _quantization(config: Mapping[str, Any], source: str) -> Quantization | None
         # Per group: a 16-bit scale and a packed zero point.
         per_group = (2 + bits / 8) / group if group > 0 else 0.0
         return Quantization(method, bits / 8 + per_group)
+    if method == "mxfp4":
+        # gpt-oss checkpoints: expert weights as 4-bit E2M1 values with one E8M0 scale per 32, and the
+        # attention, router, embeddings and lm_head left in bfloat16 ("modules_to_not_convert").
+        # How the MoE kernel pads them depends on the GPU: see _expert_params.
+        return Quantization(method, 0.5 + 1 / 32, experts_only=True)
     if method == "bitsandbytes":
         four = q.get("load_in_4bit") or q.get("_load_in_4bit")
         return Quantization(method, 0.5 + 4 / 64 if four else 1.0 + 4 / 64)
@@ -364,6 +385,7 @@ class LayerParams:
     kv_projection: int  # split by TP, but replicated once TP exceeds the KV heads
     mlp: int  # split by TP (experts included)
     replicated: int  # norms, router
+    experts: int = 0  # how many routed experts `mlp` holds (all of it but a shared expert)
 
 
 def _attention_params(shape: Shape) -> tuple[int, int]:
@@ -381,8 +403,9 @@ def _attention_params(shape: Shape) -> tuple[int, int]:
         out = heads * m.v_head_dim * h
         return q + kv_b + out, kv_a
     q_bias, kv_bias = (heads * hd, 2 * kv * hd) if shape.qkv_bias else (0, 0)
-    out_bias = h if shape.model_type in ("phi", "opt") else 0
-    q_and_out = 2 * h * heads * hd + q_bias + out_bias
+    out_bias = h if shape.model_type in ("phi", "opt", "gpt_oss") else 0
+    sinks = heads if shape.model_type == "gpt_oss" else 0  # one learned attention sink per head
+    q_and_out = 2 * h * heads * hd + q_bias + out_bias + sinks
     return q_and_out, 2 * h * kv * hd + kv_bias
 
 
@@ -403,13 +426,18 @@ def layer_params(shape: Shape) -> list[LayerParams]:
     for index in range(shape.layers):
         moe = shape.moe
         is_moe = moe is not None and index >= shape.layers - moe.moe_layers
+        experts = 0
         if is_moe and moe is not None:
+            experts = moe.experts
             mlp = moe.experts * _mlp_params(shape, moe.expert_intermediate)
             mlp += _mlp_params(shape, moe.shared_intermediate) if moe.shared_intermediate else 0
             router = shape.hidden * moe.experts + (shape.hidden if shape.model_type == "qwen2_moe" else 0)
+            if shape.model_type == "gpt_oss":
+                # Router bias, and each expert's gate_up and down biases (kept in the dtype).
+                router += moe.experts * (1 + 2 * moe.expert_intermediate + shape.hidden)
         else:
             mlp, router = _mlp_params(shape, shape.intermediate), 0
-        layers.append(LayerParams(attention, kv_projection, mlp, norms + router))
+        layers.append(LayerParams(attention, kv_projection, mlp, norms + router, experts))
     return layers
 
 
@@ -437,16 +465,44 @@ def _pipeline_stages(layers: int, pp: int) -> list[int]:
     return [base + (1 if stage >= pp - extra else 0) for stage in range(pp)]
 
 
-def weights_bytes(shape: Shape, tp: int, pp: int, dtype_bytes: int) -> int:
+def _expert_params(shape: Shape, experts: int, tp: int, compute_capability: float) -> float:
+    """One rank's share of a layer's routed experts, as the MoE kernel lays them out."""
+    assert shape.moe is not None
+    inner, hidden = shape.moe.expert_intermediate / tp, shape.hidden
+    if not shape.quantization or shape.quantization.method != "mxfp4":
+        return experts * _mlp_params(shape, shape.moe.expert_intermediate) / tp
+    if compute_capability >= 9.0:
+        # Hopper and later: the Triton kernel's layout pads each matrix's input dimension to a multiple
+        # of 256 (2880 -> 3072). Inferred, not read (the triton_kernels package is not in the wheel):
+        # it matches gpt-oss-20b's and -120b's loaded weights on an H100 within 0.3%, where the
+        # unpadded size is 5-6% low (tests/fixtures/memory-logs).
+        hidden_in, inner_in = _round_up(hidden, 256), _round_up(inner, 256)
+        return experts * (2 * inner * hidden_in + hidden * inner_in)
+    # Older GPUs run Marlin, which pads the intermediate size to 128 and the hidden size to 256 in both
+    # matrices (vllm/model_executor/layers/fused_moe/oracle/mxfp4.py).
+    inner_pad, hidden_pad = _round_up(inner, 128), _round_up(hidden, 256)
+    return experts * 3 * inner_pad * hidden_pad
+
+
+def _round_up(value: float, multiple: int) -> int:
+    return math.ceil(value / multiple) * multiple
+
+
+def weights_bytes(
+    shape: Shape, tp: int, pp: int, dtype_bytes: int, compute_capability: float = DEFAULT_COMPUTE_CAPABILITY
+) -> int:
     """Weights on the busiest GPU: the first pipeline stage (embeddings) or the last (lm_head)."""
     quant = shape.quantization
     linear = quant.linear_bytes_per_param if quant else dtype_bytes
+    dense = dtype_bytes if quant and quant.experts_only else linear  # attention and non-expert MLPs
     per_layer = []
     # Each rank holds its share of the KV heads, at least one; MLA's latent projection is not split.
     kv_share = 1.0 if shape.mla else max(1, shape.kv_heads // tp) / shape.kv_heads
     for p in layer_params(shape):
-        tp_split = (p.attention + p.mlp) / tp * linear
-        per_layer.append(tp_split + p.kv_projection * kv_share * linear + p.replicated * dtype_bytes)
+        experts = _expert_params(shape, p.experts, tp, compute_capability) if p.experts else 0
+        shared = p.mlp - p.experts * _mlp_params(shape, shape.moe.expert_intermediate) if shape.moe else p.mlp
+        tp_split = (p.attention + shared) / tp * dense + experts * linear
+        per_layer.append(tp_split + p.kv_projection * kv_share * dense + p.replicated * dtype_bytes)
     padded_vocab = math.ceil(shape.vocab / VOCAB_PADDING) * VOCAB_PADDING
     embed = math.ceil(padded_vocab / tp) * shape.hidden * dtype_bytes
     # A tied lm_head shares the embedding; on a separate last stage it is loaded there again.
@@ -507,6 +563,7 @@ class Settings:
     enable_chunked_prefill: bool = True
     enforce_eager: bool = False
     sampler: Sampler = "flashinfer"
+    compute_capability: float = DEFAULT_COMPUTE_CAPABILITY
 
 
 @dataclass(frozen=True)
@@ -578,6 +635,12 @@ def _check(shape: Shape, settings: Settings, source: str) -> int:
             "num_key_value_heads",
             f"{shape.kv_heads} KV heads and tensor_parallel_size {tp} do not divide",
         )
+    if not 7.0 <= settings.compute_capability < 20:
+        raise InputError(
+            "--compute-capability",
+            None,
+            f"{settings.compute_capability:g} is not a CUDA GPU generation vLLM runs on (7.0 or newer)",
+        )
     if pp > shape.layers:
         raise InputError("--pipeline-parallel-size", None, f"{pp} stages for {shape.layers} layers")
     length = settings.max_model_len if settings.max_model_len is not None else shape.max_position
@@ -637,7 +700,7 @@ def estimate(shape: Shape, settings: Settings, source: str = "config.json") -> E
         notes.append("max_num_batched_tokens < max_model_len without chunked prefill: vLLM refuses this")
 
     requested = math.ceil(settings.gpu_total_bytes * settings.gpu_memory_utilization)
-    weights = weights_bytes(shape, tp, pp, dtype_bytes)
+    weights = weights_bytes(shape, tp, pp, dtype_bytes, settings.compute_capability)
     ranks = tp * pp
     non_torch = NON_TORCH_BYTES + (NON_TORCH_TP_BYTES if tp > 1 else 0)
     activation = _activation_bytes(shape, tp, batched, settings.max_num_seqs, dtype_bytes, settings.sampler)

@@ -59,9 +59,24 @@ class HostPlan:
     notes: list[str] = field(default_factory=list)
 
 
-def settings_from_engine_args(engine_args: Mapping[str, Any], gpu_total_bytes: int) -> memory.Settings:
+def compute_capability(facts: Any) -> float:
+    """The oldest GPU generation on a host (gpus.HostFacts); the default when the facts lack it."""
+    found = []
+    for gpu in facts.gpus:
+        try:
+            found.append(float(gpu.compute_capability))
+        except (TypeError, ValueError):
+            continue
+    return min(found, default=memory.DEFAULT_COMPUTE_CAPABILITY)
+
+
+def settings_from_engine_args(
+    engine_args: Mapping[str, Any],
+    gpu_total_bytes: int,
+    compute_capability: float = memory.DEFAULT_COMPUTE_CAPABILITY,
+) -> memory.Settings:
     """The memory-relevant engine arguments of a model.json; what it omits takes vLLM's default."""
-    defaults = memory.Settings(gpu_total_bytes=gpu_total_bytes)
+    defaults = memory.Settings(gpu_total_bytes=gpu_total_bytes, compute_capability=compute_capability)
     kv_dtype = str(engine_args.get("kv_cache_dtype", "auto"))
     return replace(
         defaults,
@@ -133,13 +148,18 @@ def plannable(models: Sequence[Any]) -> tuple[list[Any], list[str]]:
     return sized, skipped
 
 
-def requests_for(models: Sequence[Any], gpu_total: int, targets: Mapping[str, Target]) -> list[Request]:
+def requests_for(
+    models: Sequence[Any],
+    gpu_total: int,
+    targets: Mapping[str, Target],
+    compute_capability: float = memory.DEFAULT_COMPUTE_CAPABILITY,
+) -> list[Request]:
     """One request per model of a loaded repository (repository.Model), from its hf-config.json."""
     requests = []
     for model in models:
         config_file = model.folder / HF_CONFIG
         shape = memory.shape_from_config(memory.read_config(config_file), str(config_file))
-        settings = settings_from_engine_args(model.engine_args, gpu_total)
+        settings = settings_from_engine_args(model.engine_args, gpu_total, compute_capability)
         requests.append(
             Request(model.name, shape, settings, targets.get(model.name, Target()), str(model.engine_file))
         )

@@ -332,7 +332,8 @@ def render(
         sized, _ = plan.plannable(models)
         if sized:
             totals = [g.memory_usable_bytes for g in facts.gpus]
-            planned = plan.plan_host(plan.requests_for(sized, min(totals), {}), totals)
+            requests = plan.requests_for(sized, min(totals), {}, plan.compute_capability(facts))
+            planned = plan.plan_host(requests, totals)
             overrides = {p.name: {"gpu_memory_utilization": p.utilization} for p in planned.models}
             models = [replace(m, engine_args={**m.engine_args, **overrides.get(m.name, {})}) for m in models]
     write_repository(models, dest, force, overrides)
