@@ -85,6 +85,13 @@ def test_mxfp4_experts_are_sized_by_the_gpus_kernel_layout(slug, tp, capability,
     assert abs(other - logged_gib) / logged_gib > 0.01
 
 
+def test_blackwell_pads_mxfp4_experts_in_both_dimensions():
+    s = log_shape("openai__gpt-oss-20b")
+    hopper, blackwell = (memory.weights_bytes(s, 1, 1, 2, cc) for cc in (9.0, 10.0))
+    # 3072 x 3072 per matrix instead of 2880 x 3072: 24 layers x 32 experts x 3 matrices x 192 x 3072.
+    assert blackwell - hopper == pytest.approx(24 * 32 * 3 * 192 * 3072 * (0.5 + 1 / 32))
+
+
 def test_gpt_oss_alternates_sliding_and_full_attention():
     s = log_shape("openai__gpt-oss-20b")
     assert (s.sliding_layers, s.sliding_window) == (12, 128)

@@ -471,8 +471,13 @@ def _expert_params(shape: Shape, experts: int, tp: int, compute_capability: floa
     inner, hidden = shape.moe.expert_intermediate / tp, shape.hidden
     if not shape.quantization or shape.quantization.method != "mxfp4":
         return experts * _mlp_params(shape, shape.moe.expert_intermediate) / tp
+    if compute_capability >= 10.0:
+        # Blackwell: FlashInfer's TRT-LLM kernels come first, padding both sizes to 256 in both matrices
+        # (vllm/model_executor/layers/fused_moe/oracle/mxfp4.py). Not checked against a log.
+        inner_pad, hidden_pad = _round_up(inner, 256), _round_up(hidden, 256)
+        return experts * 3 * inner_pad * hidden_pad
     if compute_capability >= 9.0:
-        # Hopper and later: the Triton kernel's layout pads each matrix's input dimension to a multiple
+        # Hopper: the Triton kernel's layout pads each matrix's input dimension to a multiple
         # of 256 (2880 -> 3072). Inferred, not read (the triton_kernels package is not in the wheel):
         # it matches gpt-oss-20b's and -120b's loaded weights on an H100 within 0.3%, where the
         # unpadded size is 5-6% low (tests/fixtures/memory-logs).
