@@ -85,6 +85,29 @@ def test_mxfp4_experts_are_sized_by_the_gpus_kernel_layout(slug, tp, capability,
     assert abs(other - logged_gib) / logged_gib > 0.01
 
 
+@pytest.mark.parametrize(
+    ("slug", "quantization", "logged_gib"),
+    [
+        # kaitchup/Phi-4-AutoRound-GPTQ-4bit: "Loading model weights took 8.5107 GB" (david-share row).
+        ("microsoft__phi-4", {"quant_method": "gptq", "bits": 4, "group_size": 128, "sym": True}, 8.5107),
+        # Qwen2.5-7B-Instruct-bnb-4bit (NF4, double quantization): "took 5.2032 GB" (i13882 row).
+        (
+            "Qwen__Qwen2.5-7B-Instruct",
+            {"quant_method": "bitsandbytes", "load_in_4bit": True, "bnb_4bit_quant_type": "nf4",
+             "bnb_4bit_use_double_quant": True},
+            5.2032,
+        ),
+    ],
+    ids=["gptq", "bnb-nf4"],
+)  # fmt: skip
+def test_4bit_checkpoints_match_their_logged_weights(slug: str, quantization: dict, logged_gib: float):
+    # The base model's config with the quantization block these checkpoints publish (their own
+    # config.json files are not available here, so the dataset leaves those rows unscored).
+    quantized = {**config(slug), "quantization_config": quantization}
+    assert weights_gib(slug, cfg=quantized) == pytest.approx(logged_gib, rel=0.01)
+    assert weights_gib(slug, cfg=quantized) < weights_gib(slug) / 2.5
+
+
 def test_blackwell_pads_mxfp4_experts_in_both_dimensions():
     s = log_shape("openai__gpt-oss-20b")
     hopper, blackwell = (memory.weights_bytes(s, 1, 1, 2, cc) for cc in (9.0, 10.0))

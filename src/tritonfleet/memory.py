@@ -235,8 +235,12 @@ def _quantization(config: Mapping[str, Any], source: str) -> Quantization | None
         # How the MoE kernel pads them depends on the GPU: see _expert_params.
         return Quantization(method, 0.5 + 1 / 32, experts_only=True)
     if method == "bitsandbytes":
-        four = q.get("load_in_4bit") or q.get("_load_in_4bit")
-        return Quantization(method, 0.5 + 4 / 64 if four else 1.0 + 4 / 64)
+        if not (q.get("load_in_4bit") or q.get("_load_in_4bit")):
+            return Quantization(method, 1.0 + 4 / 64)  # LLM.int8: a byte each, with float32 scales
+        # NF4/FP4: an absmax per 64 weights, float32, or with double quantization one byte per 64
+        # plus a float32 per 256 of those.
+        double = q.get("bnb_4bit_use_double_quant")
+        return Quantization(method, 0.5 + (1 / 64 + 4 / (64 * 256) if double else 4 / 64))
     raise InputError(source, field_name, f"{method or 'missing'!r} is not a quantization tritonfleet knows")
 
 
