@@ -30,9 +30,9 @@ A row without a version string is placed by its log format (`vllm_version_min`, 
 With tensor parallelism every rank prints its own KV GiB and the engine keeps the smallest; where a
 log prints the engine's token capacity, that capacity times the bytes per token is the figure scored.
 
-Two kinds of row are shown but not scored against the targets (`scope`): a tensor-parallel group that
-spans nodes (tritonfleet runs one Triton per host, so a model's GPUs are always on one node; across
-nodes vLLM turns custom all-reduce off and NCCL adds network buffers this estimate does not model).
+Rows whose tensor-parallel group spans nodes are shown but not scored against the targets (`scope`):
+tritonfleet runs one Triton per host, so a model's GPUs are always on one node, and across nodes vLLM
+turns custom all-reduce off and NCCL adds network buffers this estimate does not model.
 
 `fit` marks the rows whose printed figures set the fitted constants in tritonfleet.memory (sampler
 copies, non-torch increase); the summary gives the medians with and without them.
