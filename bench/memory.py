@@ -35,7 +35,8 @@ tritonfleet runs one Triton per host, so a model's GPUs are always on one node, 
 turns custom all-reduce off and NCCL adds network buffers this estimate does not model.
 
 `fit` marks the rows whose printed figures set the fitted constants in tritonfleet.memory (sampler
-copies, non-torch increase); the summary gives the medians with and without them.
+copies, non-torch increase; `fitted: true` in the dataset); the summary gives the medians with and
+without them.
 
 This is a benchmark: it prints figures and asserts nothing (tests/test_memory.py holds the targets).
 """
@@ -67,9 +68,6 @@ GPU_TOTALS = {"H100": 79.18, "A100 80GB": 79.15, "A100 40GB": 39.39, "RTX 4090":
 # Compute capability by GPU name (NVIDIA's table); a row naming none is taken as Hopper, like the estimate.
 COMPUTE_CAPABILITY = {"H100": 9.0, "A100": 8.0, "L40S": 8.9, "RTX 4090": 8.9, "RTX 3090": 8.6,
                       "RTX 4060": 8.9, "RTX 5090": 12.0, "Turing": 7.5}  # fmt: skip
-# The rows whose printed figures the constants in tritonfleet.memory were fitted to: PyTorch's sampler
-# copies and the non-torch increase (llm-d), FlashInfer's sampler copies (dennislee22).
-FIT_PREFIXES = ("llmd-llama", "llmd-qwen3-32b", "dennislee-qwen2-7b")
 # Over-predicting the KV cache is what fails at start-up; the issue's targets.
 TARGET_MEDIAN_PERCENT = 3.0
 TARGET_OVER_PERCENT = 5.0
@@ -213,7 +211,7 @@ def score(row: dict[str, Any]) -> Score | str:
         kv -= e.cuda_graph
     if kind == "<=0.6.4":
         kv -= memory.CUDA_CONTEXT_BYTES + (memory.NCCL_BYTES if ranks > 1 else 0)
-    scored = Score(row, kind, settings, total, assumed, fit=row["id"].startswith(FIT_PREFIXES))
+    scored = Score(row, kind, settings, total, assumed, fit=bool(row.get("fitted")))
     scored.figures["weights"] = (e.weights / gib, real_weights)
     scored.figures["activation"] = (e.activation / gib, real_act)
     tokens = _tokens(row)
