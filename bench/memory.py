@@ -105,20 +105,21 @@ def _config(slug: str) -> Path | None:
     return next((d / slug for d in CONFIG_DIRS if (d / slug / "config.json").is_file()), None)
 
 
+def _by_gpu_name(table: dict[str, float], row: dict[str, Any]) -> float | None:
+    """The table's figure for the first GPU name whose words the row's `gpu` text holds."""
+    gpu = str(row.get("gpu") or "")
+    return next((value for name, value in table.items() if all(part in gpu for part in name.split())), None)
+
+
 def _gpu_total(row: dict[str, Any]) -> tuple[float | None, bool]:
     if row.get("total_gpu_memory_gib"):
         return float(row["total_gpu_memory_gib"]), False
-    gpu = str(row.get("gpu") or "")
-    for name, total in GPU_TOTALS.items():
-        if all(part in gpu for part in name.split()):
-            return total, True
-    return None, False
+    total = _by_gpu_name(GPU_TOTALS, row)
+    return total, total is not None
 
 
 def _compute_capability(row: dict[str, Any]) -> float:
-    gpu = str(row.get("gpu") or "")
-    found = [cc for name, cc in COMPUTE_CAPABILITY.items() if all(part in gpu for part in name.split())]
-    return found[0] if found else memory.DEFAULT_COMPUTE_CAPABILITY
+    return _by_gpu_name(COMPUTE_CAPABILITY, row) or memory.DEFAULT_COMPUTE_CAPABILITY
 
 
 def settings_for(row: dict[str, Any], shape: memory.Shape, total: float) -> memory.Settings:

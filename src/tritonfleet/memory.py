@@ -232,7 +232,7 @@ def _quantization(config: Mapping[str, Any], source: str) -> Quantization | None
     if method == "mxfp4":
         # gpt-oss checkpoints: expert weights as 4-bit E2M1 values with one E8M0 scale per 32, and the
         # attention, router, embeddings and lm_head left in bfloat16 ("modules_to_not_convert").
-        # How the MoE kernel pads them depends on the GPU: see _expert_params.
+        # How the MoE kernel pads them depends on the GPU: see _routed_expert_params.
         return Quantization(method, 0.5 + 1 / 32, experts_only=True)
     if method == "bitsandbytes":
         if not (q.get("load_in_4bit") or q.get("_load_in_4bit")):
@@ -387,9 +387,11 @@ class LayerParams:
 
     attention: int  # split by TP
     kv_projection: int  # split by TP, but replicated once TP exceeds the KV heads
-    mlp: int  # split by TP (experts included)
+    mlp: int  # split by TP: the dense MLP, or a MoE layer's shared expert
     replicated: int  # norms, router
-    experts: int = 0  # how many routed experts `mlp` holds (all of it but a shared expert)
+    # A MoE layer's routed experts, all of them: apart from `mlp` because a quantization may cover
+    # only them and the MoE kernel lays them out its own way (_routed_expert_params).
+    experts: int = 0
 
 
 def _attention_params(shape: Shape) -> tuple[int, int]:
@@ -432,9 +434,8 @@ def layer_params(shape: Shape) -> list[LayerParams]:
         is_moe = moe is not None and index >= shape.layers - moe.moe_layers
         experts = 0
         if is_moe and moe is not None:
-            experts = moe.experts
-            mlp = moe.experts * _mlp_params(shape, moe.expert_intermediate)
-            mlp += _mlp_params(shape, moe.shared_intermediate) if moe.shared_intermediate else 0
+            experts = moe.experts * _mlp_params(shape, moe.expert_intermediate)
+            mlp = _mlp_params(shape, moe.shared_intermediate) if moe.shared_intermediate else 0
             router = shape.hidden * moe.experts + (shape.hidden if shape.model_type == "qwen2_moe" else 0)
             if shape.model_type == "gpt_oss":
                 # Router bias, and each expert's gate_up and down biases (kept in the dtype).
@@ -451,7 +452,7 @@ def parameter_count(shape: Shape) -> int:
     head = 0 if shape.tie_embeddings else embed
     final_norm = shape.hidden * (2 if shape.model_type in ("phi", "opt") else 1)
     lm_bias = shape.vocab if shape.model_type == "phi" else 0
-    body = sum(p.attention + p.kv_projection + p.mlp + p.replicated for p in layer_params(shape))
+    body = sum(p.attention + p.kv_projection + p.mlp + p.experts + p.replicated for p in layer_params(shape))
     return embed + head + final_norm + lm_bias + body + shape.extra_params
 
 
@@ -469,12 +470,11 @@ def _pipeline_stages(layers: int, pp: int) -> list[int]:
     return [base + (1 if stage >= pp - extra else 0) for stage in range(pp)]
 
 
-def _expert_params(shape: Shape, experts: int, tp: int, compute_capability: float) -> float:
-    """One rank's share of a layer's routed experts, as the MoE kernel lays them out."""
-    assert shape.moe is not None
-    inner, hidden = shape.moe.expert_intermediate / tp, shape.hidden
-    if not shape.quantization or shape.quantization.method != "mxfp4":
-        return experts * _mlp_params(shape, shape.moe.expert_intermediate) / tp
+def _routed_expert_params(shape: Shape, params: int, tp: int, compute_capability: float) -> float:
+    """One rank's share of a layer's routed experts (`params` of them in all), as the kernel lays them out."""
+    if shape.moe is None or not shape.quantization or shape.quantization.method != "mxfp4":
+        return params / tp
+    experts, inner, hidden = shape.moe.experts, shape.moe.expert_intermediate / tp, shape.hidden
     if compute_capability >= 10.0:
         # Blackwell: FlashInfer's TRT-LLM kernels come first, padding both sizes to 256 in both matrices
         # (vllm/model_executor/layers/fused_moe/oracle/mxfp4.py). Not checked against a log.
@@ -508,11 +508,10 @@ def weights_bytes(
     # Each rank holds its share of the KV heads, at least one; MLA's latent projection is not split.
     kv_share = 1.0 if shape.mla else max(1, shape.kv_heads // tp) / shape.kv_heads
     for p in layer_params(shape):
-        experts = _expert_params(shape, p.experts, tp, compute_capability) if p.experts else 0
-        shared = p.mlp - p.experts * _mlp_params(shape, shape.moe.expert_intermediate) if shape.moe else p.mlp
-        tp_split = (p.attention + shared) / tp * dense + experts * linear
+        experts = _routed_expert_params(shape, p.experts, tp, compute_capability) if p.experts else 0
+        tp_split = (p.attention + p.mlp) / tp * dense + experts * linear
         per_layer.append(tp_split + p.kv_projection * kv_share * dense + p.replicated * dtype_bytes)
-    padded_vocab = math.ceil(shape.vocab / VOCAB_PADDING) * VOCAB_PADDING
+    padded_vocab = _round_up(shape.vocab, VOCAB_PADDING)
     embed = math.ceil(padded_vocab / tp) * shape.hidden * dtype_bytes
     # A tied lm_head shares the embedding; on a separate last stage it is loaded there again.
     head = embed if (not shape.tie_embeddings or pp > 1) else 0
@@ -667,7 +666,7 @@ def _check(shape: Shape, settings: Settings, source: str) -> int:
 
 
 def _activation_bytes(
-    shape: Shape, tp: int, tokens: int, seqs: int, dtype_bytes: int, sampler: Sampler = "flashinfer"
+    shape: Shape, tp: int, tokens: int, seqs: int, dtype_bytes: int, sampler: Sampler
 ) -> int:
     """The torch peak of vLLM's profile run: one forward pass over `tokens`, then the sampler."""
     h = shape.hidden

@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from tritonfleet import memory
+from tritonfleet import gpus, memory
 from tritonfleet.errors import InputError
 
 MARGIN = 0.05  # on top of the estimate: its measured KV error stays well inside this (bench/memory.py)
@@ -59,8 +59,8 @@ class HostPlan:
     notes: list[str] = field(default_factory=list)
 
 
-def compute_capability(facts: Any) -> float:
-    """The oldest GPU generation on a host (gpus.HostFacts); the default when the facts lack it."""
+def compute_capability(facts: gpus.HostFacts) -> float:
+    """The oldest GPU generation on a host; the default when the facts lack it."""
     found = []
     for gpu in facts.gpus:
         try:
