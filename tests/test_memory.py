@@ -515,3 +515,12 @@ def test_cli_on_the_gpu_models_of_the_repository(cli, model: str, tp: int, weigh
     assert data["weights_gib"] == pytest.approx(weights_gib, rel=0.01)
     assert data["kv_cache_gib"] > 0
     assert data["max_concurrency"] >= 1  # the model.json's own length fits at least once
+
+
+@pytest.mark.parametrize(("capability", "logged_gib"), [("9.0", 13.47), ("8.0", 13.72)])
+def test_cli_sizes_mxfp4_experts_for_the_gpu_generation_it_is_given(cli, capability: str, logged_gib: float):
+    # gpt-oss-20b on an H100 (llm-d) and on an A100 (myoceane.fr): the flag reaches the weights.
+    result = cli(*ESTIMATE, "--model-config", LOG_CONFIGS / "openai__gpt-oss-20b", "--max-model-len", "16000",
+                 "--compute-capability", capability)  # fmt: skip
+    assert result.code == 0, result.err
+    assert json.loads(result.out)["weights_gib"] == pytest.approx(logged_gib, rel=0.005)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tritonfleet import gpus, memory, plan
+from tritonfleet import gpus, memory, plan, repository
 
 from helpers import GPU_HOSTS, MODEL_REPOSITORY
 
@@ -181,3 +181,7 @@ def test_the_plan_sizes_for_the_hosts_gpu_generation(cli, tmp_path: Path):
     for gpu in facts["gpus"]:
         gpu["compute_capability"] = None
     assert plan.compute_capability(gpus.HostFacts.model_validate(facts)) == memory.DEFAULT_COMPUTE_CAPABILITY
+    # ... and hands it to every model's estimate.
+    models, _ = plan.plannable(repository.load_repository(MODEL_REPOSITORY, [EIGHT_B]))
+    requests = plan.requests_for(models, TOTAL, {}, 8.0)
+    assert [r.settings.compute_capability for r in requests] == [8.0]
