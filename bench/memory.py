@@ -54,7 +54,7 @@ import yaml
 from rich.console import Console
 from rich.table import Table
 
-from tritonfleet import memory
+from tritonfleet.sizing import memory
 
 ROOT = Path(__file__).resolve().parents[1]
 ROWS = ROOT / "tests" / "fixtures" / "memory-logs" / "rows.yaml"

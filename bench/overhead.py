@@ -24,7 +24,7 @@ from rich.console import Console
 from rich.table import Table
 
 from tritonfleet.cli import console as wide_console
-from tritonfleet.readiness import wait_until_ok
+from tritonfleet.serving.readiness import wait_until_ok
 
 PROMPTS = [
     f"{opening} {subject}"

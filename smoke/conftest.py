@@ -16,11 +16,11 @@ from typing import Any
 import pytest
 import tritonclient.http as httpclient
 
-from tritonfleet import triton
 from tritonfleet.errors import InputError
-from tritonfleet.smoke import ADMIN_KEY_ENV, Discovery, Settings, discover, parse_admin_key
-from tritonfleet.targets import Endpoint, parse_targets
-from tritonfleet.triton import IndexEntry
+from tritonfleet.gates.smoke import ADMIN_KEY_ENV, Discovery, Settings, discover, parse_admin_key
+from tritonfleet.serving import triton
+from tritonfleet.serving.targets import Endpoint, parse_targets
+from tritonfleet.serving.triton import IndexEntry
 
 SETTINGS = pytest.StashKey[Settings]()
 

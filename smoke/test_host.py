@@ -6,10 +6,10 @@ from __future__ import annotations
 import pytest
 import tritonclient.http as httpclient
 
-from tritonfleet import triton
-from tritonfleet.smoke import Discovery, Settings
-from tritonfleet.targets import Endpoint
-from tritonfleet.triton import TritonError
+from tritonfleet.gates.smoke import Discovery, Settings
+from tritonfleet.serving import triton
+from tritonfleet.serving.targets import Endpoint
+from tritonfleet.serving.triton import TritonError
 
 
 def test_server_live(http: httpclient.InferenceServerClient, target: Endpoint):

@@ -14,10 +14,11 @@ from typing import Any
 import pytest
 import tritonclient.http as httpclient
 
-from tritonfleet import smoke, triton
-from tritonfleet.smoke import GREEDY, MALFORMED_SAMPLING, MAX_TOKENS, PROMPT, Settings
-from tritonfleet.targets import Endpoint
-from tritonfleet.triton import IndexEntry, TritonError
+from tritonfleet.gates import smoke
+from tritonfleet.gates.smoke import GREEDY, MALFORMED_SAMPLING, MAX_TOKENS, PROMPT, Settings
+from tritonfleet.serving import triton
+from tritonfleet.serving.targets import Endpoint
+from tritonfleet.serving.triton import IndexEntry, TritonError
 
 METRICS_SETTLE_SECONDS = 10.0  # the official backend updates its counters from a logger thread
 

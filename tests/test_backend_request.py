@@ -10,7 +10,7 @@ import pytest
 
 from tritonfleet.backend.request import RequestError, build_request, parse_sampling_parameters
 from tritonfleet.backend.responses import Step, output_arrays
-from tritonfleet.contract import OPTIONAL_OUTPUTS, OUTPUTS
+from tritonfleet.serving.contract import OPTIONAL_OUTPUTS, OUTPUTS
 
 
 def test_string_values_are_converted_as_clients_send_them():

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from tritonfleet.readiness import wait_until_ok
+from tritonfleet.serving.readiness import wait_until_ok
 
 from helpers import GPU_HOSTS
 

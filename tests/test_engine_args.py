@@ -8,8 +8,8 @@ from importlib import resources
 
 import pytest
 
-from tritonfleet import engine_args, versions
 from tritonfleet.errors import InputError
+from tritonfleet.pins import engine_args, versions
 
 SOURCE = '''
 from typing import ClassVar

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from tritonfleet import gate
-from tritonfleet.targets import parse_target
+from tritonfleet.gates import runner as gate
+from tritonfleet.serving.targets import parse_target
 
 # A host whose repository index cannot be read gets the four host checks and no model check.
 HOST_CHECKS = ["server_live", "server_ready", "repository_index", "repository_api_restricted"]

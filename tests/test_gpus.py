@@ -10,7 +10,7 @@ import pytest
 from rich.console import Console
 
 from tritonfleet.errors import InputError
-from tritonfleet.gpus import (
+from tritonfleet.host.gpus import (
     MIB,
     PROBE_COMMANDS,
     HostFacts,

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tritonfleet import memory
+from tritonfleet.sizing import memory
 
 from helpers import ROOT
 

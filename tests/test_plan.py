@@ -8,7 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from tritonfleet import gpus, memory, plan, repository
+from tritonfleet.host import gpus
+from tritonfleet.repository import model as repository
+from tritonfleet.sizing import memory
+from tritonfleet.sizing import planner as plan
 
 from helpers import GPU_HOSTS, MODEL_REPOSITORY
 

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from tritonfleet import engine_args, repository, versions
+from tritonfleet.pins import engine_args, versions
+from tritonfleet.repository import model as repository
 
 from helpers import GPU_HOSTS, MODEL_REPOSITORY
 

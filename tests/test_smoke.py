@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from tritonfleet.errors import InputError
-from tritonfleet.smoke import (
+from tritonfleet.gates.smoke import (
     ENGINE_REQUESTS,
     GENERATION_TOKENS,
     PROMPT_TOKENS,

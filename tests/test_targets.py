@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from tritonfleet.errors import InputError
-from tritonfleet.targets import PortDefaults, parse_target, parse_targets, targets_from_inventory
+from tritonfleet.serving.targets import PortDefaults, parse_target, parse_targets, targets_from_inventory
 
 
 def test_a_bare_url_takes_tritons_port_layout():

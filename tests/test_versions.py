@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tritonfleet import versions
 from tritonfleet.errors import InputError
+from tritonfleet.pins import versions
 
 from helpers import ROOT
 
@@ -18,7 +18,7 @@ from helpers import ROOT
 EXEMPT = (
     "images/versions.yaml",
     "requirements/lock.txt",
-    "src/tritonfleet/data/engine_args/",
+    "src/tritonfleet/pins/data/engine_args/",
     "tests/fixtures/",
 )
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tritonfleet.readiness import wait_until_ok
+from tritonfleet.serving.readiness import wait_until_ok
 
 from cpu_stack import GREEDY, MODEL, PROMPTS, READY_TIMEOUT, Stack, compose_run, make
 from helpers import ROOT, dotenv

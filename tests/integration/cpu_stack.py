@@ -10,8 +10,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from tritonfleet.readiness import wait_until_ok
-from tritonfleet.targets import Endpoint
+from tritonfleet.serving.readiness import wait_until_ok
+from tritonfleet.serving.targets import Endpoint
 
 from helpers import ROOT, dotenv
 

@@ -15,7 +15,7 @@ import pytest
 import requests
 import tritonclient.grpc as grpcclient
 
-from tritonfleet import triton
+from tritonfleet.serving import triton
 
 from cpu_stack import GREEDY, MODEL, PROMPTS, Stack, compose_run, container_health
 

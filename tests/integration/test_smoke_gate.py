@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from tritonfleet.targets import Endpoint
+from tritonfleet.serving.targets import Endpoint
 
 from cpu_stack import MODEL, Stack, extra_server, free_port, make
 from helpers import ROOT, dotenv

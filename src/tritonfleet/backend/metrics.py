@@ -10,7 +10,7 @@ from typing import Any
 
 import triton_python_backend_utils as pb_utils
 
-from tritonfleet.contract import COUNTERS, GAUGES, HISTOGRAMS
+from tritonfleet.serving.contract import COUNTERS, GAUGES, HISTOGRAMS
 
 
 class TritonMetrics:

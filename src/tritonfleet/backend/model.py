@@ -32,7 +32,7 @@ from vllm.v1.metrics.loggers import StatLoggerBase
 from tritonfleet.backend.metrics import TritonMetrics
 from tritonfleet.backend.request import GenerateRequest, RequestError, build_request
 from tritonfleet.backend.responses import Step, output_arrays
-from tritonfleet.contract import ENGINE_FILE, INPUTS, METRICS_PARAMETER, OPTIONAL_OUTPUTS
+from tritonfleet.serving.contract import ENGINE_FILE, INPUTS, METRICS_PARAMETER, OPTIONAL_OUTPUTS
 
 FINAL = pb_utils.TRITONSERVER_RESPONSE_COMPLETE_FINAL
 BOOL_INPUTS = tuple(name for name, kind in INPUTS.items() if kind == "TYPE_BOOL")

@@ -10,11 +10,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from tritonfleet import triton
-from tritonfleet.contract import BACKEND, INPUTS, OUTPUTS, REQUIRED_INPUTS, REQUIRED_OUTPUTS
 from tritonfleet.errors import InputError
-from tritonfleet.targets import Endpoint
-from tritonfleet.triton import IndexEntry, TritonError
+from tritonfleet.serving import triton
+from tritonfleet.serving.contract import BACKEND, INPUTS, OUTPUTS, REQUIRED_INPUTS, REQUIRED_OUTPUTS
+from tritonfleet.serving.targets import Endpoint
+from tritonfleet.serving.triton import IndexEntry, TritonError
 
 # Carries the admin header as KEY=VALUE, like tritonserver's --http-restricted-api takes it; an
 # environment variable rather than a flag keeps the secret out of process listings.

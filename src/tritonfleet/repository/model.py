@@ -18,8 +18,9 @@ from typing import TYPE_CHECKING, Any
 from google.protobuf import text_format
 from tritonclient.grpc import model_config_pb2 as mc
 
-from tritonfleet import plan
-from tritonfleet.contract import (
+from tritonfleet.errors import InputError
+from tritonfleet.pins.engine_args import EngineArgSpec
+from tritonfleet.serving.contract import (
     BACKEND,
     ENGINE_FILE,
     INPUTS,
@@ -28,11 +29,10 @@ from tritonfleet.contract import (
     REQUIRED_INPUTS,
     REQUIRED_OUTPUTS,
 )
-from tritonfleet.engine_args import EngineArgSpec
-from tritonfleet.errors import InputError
+from tritonfleet.sizing import planner as plan
 
 if TYPE_CHECKING:
-    from tritonfleet.gpus import HostFacts
+    from tritonfleet.host.gpus import HostFacts
 
 CONFIG_FILE = "config.pbtxt"
 

@@ -21,9 +21,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from tritonfleet import __version__, triton
-from tritonfleet.smoke import ADMIN_KEY_ENV
-from tritonfleet.targets import Endpoint
+from tritonfleet import __version__
+from tritonfleet.gates.smoke import ADMIN_KEY_ENV
+from tritonfleet.serving import triton
+from tritonfleet.serving.targets import Endpoint
 
 EXIT_PASSED, EXIT_FAILED, EXIT_NOT_RUN = 0, 1, 2
 # What one host's run came to. `unreachable` and `error` mean the gate could not check the host.
@@ -33,7 +34,7 @@ MARKS = {"passed": "PASS", "failed": "FAIL", "skipped": "SKIP"}
 
 def default_suite() -> Path:
     """smoke/ in the checkout this package is installed from (make setup installs it editable)."""
-    return Path(__file__).resolve().parents[2] / "smoke"
+    return Path(__file__).resolve().parents[3] / "smoke"
 
 
 @dataclass(frozen=True)

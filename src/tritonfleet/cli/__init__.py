@@ -18,20 +18,16 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
-from tritonfleet import (
-    __version__,
-    engine_args,
-    gate,
-    gpus,
-    memory,
-    plan,
-    repository,
-    smoke,
-    targets,
-    testmodel,
-    versions,
-)
+from tritonfleet import __version__, testmodel
 from tritonfleet.errors import EXIT_BAD_INPUT, InputError
+from tritonfleet.gates import runner as gate
+from tritonfleet.gates import smoke
+from tritonfleet.host import gpus
+from tritonfleet.pins import engine_args, versions
+from tritonfleet.repository import model as repository
+from tritonfleet.serving import targets
+from tritonfleet.sizing import memory
+from tritonfleet.sizing import planner as plan
 
 ENGINES: tuple[str, ...] = get_args(versions.Engine)
 

@@ -21,7 +21,7 @@ import tritonclient.http as httpclient
 from prometheus_client.parser import text_string_to_metric_families
 from tritonclient.utils import InferenceServerException
 
-from tritonfleet.targets import Endpoint
+from tritonfleet.serving.targets import Endpoint
 
 
 class TritonError(Exception):

