@@ -1,0 +1,96 @@
+"""Reading and writing operator files, with one wording for every failure.
+
+Every read of an operator's file goes through `read_text`, so a missing file, a directory, a dangling
+symlink, a symlink loop, a permission problem or bytes that are not UTF-8 all end in one InputError line
+that names the file. Every write goes through `write_atomic`: readers (CI, Ansible) never see half a
+file, a failed write (read-only or full file system) leaves nothing behind, and the file gets the
+permissions the umask gives, as any other tool's output would.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import tempfile
+from pathlib import Path
+
+from tritonfleet.errors import InputError
+
+
+def describe_os_error(exc: OSError) -> str:
+    """A short reason for an OSError, without Python's `[Errno N]` prefix or the repeated path."""
+    if exc.errno == errno.ELOOP:
+        return "symlink loop"
+    return exc.strerror or type(exc).__name__
+
+
+def read_text(path: Path | str, what: str = "file") -> str:
+    """The text of an operator's file; InputError naming it when it cannot be read as UTF-8."""
+    path = Path(path)
+    try:
+        return path.read_text(encoding="utf-8-sig")
+    except FileNotFoundError as exc:
+        dangling = path.is_symlink()
+        raise InputError(
+            path, None, f"{what} not found" + (" (dangling symlink)" if dangling else "")
+        ) from exc
+    except IsADirectoryError as exc:
+        raise InputError(path, None, f"{what} expected, found a directory") from exc
+    except UnicodeDecodeError as exc:
+        raise InputError(path, None, f"{what} is not UTF-8 text (byte {exc.start})") from exc
+    except OSError as exc:
+        raise InputError(path, None, f"cannot read {what}: {describe_os_error(exc)}") from exc
+
+
+def _umask() -> int:
+    # os.umask can only be read by setting it; set it back at once (tritonfleet is single-threaded here).
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def write_atomic(path: Path | str, text: str, what: str = "file") -> None:
+    """Writes PATH in one rename; on any failure PATH is untouched and no temporary file is left."""
+    path = Path(path)
+    parent = path.parent
+    if parent.exists() and not parent.is_dir():
+        raise InputError(path, None, f"cannot write {what}: {parent} is not a directory")
+    if path.is_dir():
+        raise InputError(path, None, f"cannot write {what}: it is a directory")
+    temporary: str | None = None
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+        fd, temporary = tempfile.mkstemp(dir=parent, prefix=f".{path.name}.", suffix=".tmp")
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            out.write(text)
+            out.flush()
+            os.fsync(out.fileno())
+        Path(temporary).chmod(0o666 & ~_umask())
+        Path(temporary).replace(path)
+        temporary = None
+    except OSError as exc:
+        raise InputError(path, None, f"cannot write {what}: {describe_os_error(exc)}") from exc
+    finally:
+        if temporary is not None:
+            with contextlib.suppress(OSError):
+                Path(temporary).unlink()
+
+
+def check_writable_destination(path: Path | str, what: str = "file") -> None:
+    """Fails early, before any long work, when PATH could not be written later."""
+    path = Path(path)
+    if path.is_dir():
+        raise InputError(path, None, f"cannot write {what}: it is a directory")
+    parent = path.parent
+    probe = parent
+    while not probe.exists():
+        if probe.is_symlink():
+            raise InputError(path, None, f"cannot write {what}: {probe} is a dangling symlink")
+        probe = probe.parent
+    if not probe.is_dir():
+        raise InputError(path, None, f"cannot write {what}: {probe} is not a directory")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise InputError(path, None, f"cannot write {what}: {probe} is not writable")
+    if path.exists() and not os.access(path, os.W_OK) and not os.access(parent, os.W_OK):
+        raise InputError(path, None, f"cannot write {what}: not writable")
