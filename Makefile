@@ -84,7 +84,7 @@ lock: ## Re-resolve requirements/lock.txt from pyproject.toml (needs network)
 	  rm -rf $$tmp
 
 engine-args: $(STAMP) ## Re-extract the pinned vLLMs' engine-argument lists from their wheels (needs PyPI)
-	$(BIN)/tritonfleet engine-args
+	$(BIN)/tritonfleet engine-args --out-dir src/tritonfleet/pins/data/engine_args
 
 docker: ## Install and start Docker Engine, Compose v2 and buildx when missing (Debian, root)
 	scripts/docker-setup

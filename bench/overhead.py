@@ -23,7 +23,7 @@ import requests
 from rich.console import Console
 from rich.table import Table
 
-from tritonfleet.cli import console as wide_console
+from tritonfleet.console import console as wide_console
 from tritonfleet.serving.readiness import wait_until_ok
 
 PROMPTS = [

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from rich.table import Table
 
-from tritonfleet.cli import console as wide_console
+from tritonfleet.console import console as wide_console
 
 TOOL = Path(sys.executable).parent / "tritonfleet"
 TARGET_PER_HOST = 20.0  # seconds, the target for one host on the CPU stack

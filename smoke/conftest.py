@@ -19,7 +19,7 @@ import tritonclient.http as httpclient
 from tritonfleet.errors import InputError
 from tritonfleet.gates.smoke import ADMIN_KEY_ENV, Discovery, Settings, discover, parse_admin_key
 from tritonfleet.serving import triton
-from tritonfleet.serving.targets import Endpoint, parse_targets
+from tritonfleet.serving.targets import DEFAULT_CALL_TIMEOUT, Endpoint, parse_targets
 from tritonfleet.serving.triton import IndexEntry
 
 SETTINGS = pytest.StashKey[Settings]()
@@ -41,7 +41,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         metavar="NAME",
         help="check only this model (repeatable); default: every model in the repository index",
     )
-    group.addoption("--call-timeout", type=float, default=60.0, help="seconds any one network call may take")
+    group.addoption(
+        "--call-timeout", type=float, default=DEFAULT_CALL_TIMEOUT, help="seconds one network call may take"
+    )
     group.addoption("--results", metavar="FILE", help="write one JSON line per check to FILE")
 
 

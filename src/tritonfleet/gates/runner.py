@@ -18,13 +18,14 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from tritonfleet import __version__
-from tritonfleet.gates.smoke import ADMIN_KEY_ENV
+from tritonfleet.pins import versions
 from tritonfleet.serving import triton
-from tritonfleet.serving.targets import Endpoint
+from tritonfleet.serving.targets import ADMIN_KEY_ENV, DEFAULT_CALL_TIMEOUT, DEFAULT_HOST_TIMEOUT, Endpoint
 
 EXIT_PASSED, EXIT_FAILED, EXIT_NOT_RUN = 0, 1, 2
 # What one host's run came to. `unreachable` and `error` mean the gate could not check the host.
@@ -33,16 +34,19 @@ MARKS = {"passed": "PASS", "failed": "FAIL", "skipped": "SKIP"}
 
 
 def default_suite() -> Path:
-    """smoke/ in the checkout this package is installed from (make setup installs it editable)."""
-    return Path(__file__).resolve().parents[3] / "smoke"
+    """$TRITONFLEET_ROOT/smoke when set, else the suite shipped in the package (smoke/ of its checkout)."""
+    root = versions.checkout_root()
+    if root is not None:
+        return root / "smoke"
+    return Path(str(resources.files("tritonfleet.gates").joinpath("suite")))
 
 
 @dataclass(frozen=True)
 class Options:
     suite: Path
     models: Sequence[str] = ()
-    call_timeout: float = 60.0  # any one network call
-    host_timeout: float = 600.0  # one host's whole run, a backstop behind the call timeouts
+    call_timeout: float = DEFAULT_CALL_TIMEOUT  # any one network call
+    host_timeout: float = DEFAULT_HOST_TIMEOUT
     connect_timeout: float = 5.0
     parallel: int = 16
     admin_key: str | None = None  # HEADER=VALUE, handed to the suite through its environment

