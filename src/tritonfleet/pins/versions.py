@@ -119,7 +119,8 @@ def versions_path() -> Path:
     root = checkout_root()
     if root is not None:
         return root / "images" / "versions.yaml"
-    return Path(str(resources.files("tritonfleet.pins.data").joinpath(PACKAGED)))
+    # resolve(): in a checkout the shipped copy is a link, and errors should name the real file.
+    return Path(str(resources.files("tritonfleet.pins.data").joinpath(PACKAGED))).resolve()
 
 
 def load(path: Path | None = None) -> Versions:
