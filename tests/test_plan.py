@@ -163,7 +163,7 @@ def test_render_writes_nothing_when_the_plan_cannot_fit(cli, tmp_path: Path, rep
         ),
         (
             ["--concurrency", "llama-9b=2"],
-            "--concurrency/--kv-tokens: llama-9b: no such model in the repository",
+            "--concurrency/--kv-tokens: llama-9b: no such model among those planned (llama-3.1-8b-instruct, ",
         ),
         (["--margin", "1.5"], "argument --margin: 1.5 is outside [0, 0.99]"),
         (["--model", "tiny-llama"], "tiny-llama: not planned (model.json fixes kv_cache_memory_bytes)"),

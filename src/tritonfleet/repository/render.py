@@ -43,11 +43,11 @@ def check_destination(src: Path, dest: Path, force: bool) -> None:
     resolved_src, resolved_dest = src.resolve(), dest.resolve()
     if resolved_dest == resolved_src or resolved_src in resolved_dest.parents:
         raise InputError(dest, None, f"must not be inside the source repository {src}")
-    if resolved_dest in resolved_src.parents:
-        raise InputError(dest, None, f"holds the source repository {src}; render to a sibling folder")
     what = _protected().get(resolved_dest)
     if what:
         raise InputError(dest, None, f"is {what}; render into a folder of its own")
+    if resolved_dest in resolved_src.parents:
+        raise InputError(dest, None, f"holds the source repository {src}; render to a sibling folder")
     if not dest.exists():
         return
     if not dest.is_dir():

@@ -17,6 +17,8 @@ from typing import Any
 
 from tritonfleet.errors import InputError
 from tritonfleet.host import gpus
+from tritonfleet.repository import schema
+from tritonfleet.serving.contract import ENGINE_FILE
 from tritonfleet.sizing import memory
 
 MARGIN = 0.05  # on top of the estimate: its measured KV error stays well inside this (bench/memory.py)
@@ -71,25 +73,45 @@ def compute_capability(facts: gpus.HostFacts) -> float:
     return min(found, default=memory.DEFAULT_COMPUTE_CAPABILITY)
 
 
+# model.json's dtype spellings (vLLM's ModelDType) as the estimate names them.
+_DTYPES = {"auto": "auto", "half": "float16", "float16": "float16", "bfloat16": "bfloat16"}
+_DTYPES |= {"float": "float32", "float32": "float32"}
+
+
+def kv_cache_dtype(value: str) -> str | None:
+    """vLLM's cache dtype as the estimate sizes it ("auto" or "fp8"); None when it cannot size it."""
+    if value in ("auto", "float16", "bfloat16"):
+        return "auto"  # two bytes a value, as "auto" is for the 16-bit dtypes models are served in
+    return "fp8" if value in ("fp8", "fp8_e4m3", "fp8_e5m2") else None
+
+
 def settings_from_engine_args(
     engine_args: Mapping[str, Any],
     gpu_total_bytes: int,
     compute_capability: float = memory.DEFAULT_COMPUTE_CAPABILITY,
+    source: str = ENGINE_FILE,
 ) -> memory.Settings:
     """The memory-relevant engine arguments of a model.json; what it omits takes vLLM's default."""
+    given = schema.parse(dict(engine_args), source)
     defaults = memory.Settings(gpu_total_bytes=gpu_total_bytes, compute_capability=compute_capability)
-    kv_dtype = str(engine_args.get("kv_cache_dtype", "auto"))
+    dtype = _DTYPES.get(given.dtype)
+    kv_dtype = kv_cache_dtype(given.kv_cache_dtype)
+    if dtype is None or kv_dtype is None:
+        field_name, value = (
+            ("dtype", given.dtype) if dtype is None else ("kv_cache_dtype", given.kv_cache_dtype)
+        )
+        raise InputError(source, field_name, f"{value!r} is not a dtype tritonfleet can size")
     return replace(
         defaults,
-        tensor_parallel_size=int(engine_args.get("tensor_parallel_size", 1)),
-        pipeline_parallel_size=int(engine_args.get("pipeline_parallel_size", 1)),
-        dtype=engine_args.get("dtype", "auto"),
-        kv_cache_dtype="fp8" if kv_dtype.startswith("fp8") else "auto",
-        max_model_len=engine_args.get("max_model_len"),
-        max_num_seqs=int(engine_args.get("max_num_seqs", defaults.max_num_seqs)),
-        max_num_batched_tokens=engine_args.get("max_num_batched_tokens"),
-        enable_chunked_prefill=bool(engine_args.get("enable_chunked_prefill", True)),
-        enforce_eager=bool(engine_args.get("enforce_eager", False)),
+        tensor_parallel_size=given.tensor_parallel_size,
+        pipeline_parallel_size=given.pipeline_parallel_size,
+        dtype=dtype,  # type: ignore[arg-type]
+        kv_cache_dtype=kv_dtype,  # type: ignore[arg-type]
+        max_model_len=given.max_model_len,
+        max_num_seqs=given.max_num_seqs or defaults.max_num_seqs,
+        max_num_batched_tokens=given.max_num_batched_tokens,
+        enable_chunked_prefill=True if given.enable_chunked_prefill is None else given.enable_chunked_prefill,
+        enforce_eager=given.enforce_eager,
     )
 
 
@@ -144,6 +166,9 @@ def plannable(models: Sequence[Any]) -> tuple[list[Any], list[str]]:
             skipped.append(f"{model.name}: not planned (model.json fixes kv_cache_memory_bytes)")
         elif not (model.folder / HF_CONFIG).is_file():
             skipped.append(f"{model.name}: not planned (no {HF_CONFIG} beside its config.pbtxt)")
+        elif kv_cache_dtype(str(model.engine_args.get("kv_cache_dtype", "auto"))) is None:
+            why = f"kv_cache_dtype {model.engine_args['kv_cache_dtype']} is not one tritonfleet can size"
+            skipped.append(f"{model.name}: not planned ({why})")
         else:
             sized.append(model)
     return sized, skipped
@@ -160,7 +185,15 @@ def requests_for(
     for model in models:
         config_file = model.folder / HF_CONFIG
         shape = memory.shape_from_config(memory.read_config(config_file), str(config_file))
-        settings = settings_from_engine_args(model.engine_args, gpu_total, compute_capability)
+        if len(getattr(model, "served", ())) > 1:
+            raise InputError(
+                model.folder / "config.pbtxt",
+                "version_policy",
+                f"serves {len(model.served)} versions ({', '.join(model.versions)}), each its own vLLM "
+                "engine; the planner sizes one engine per model: serve one version (latest 1)",
+            )
+        source = str(model.engine_file)
+        settings = settings_from_engine_args(model.engine_args, gpu_total, compute_capability, source)
         requests.append(
             Request(model.name, shape, settings, targets.get(model.name, Target()), str(model.engine_file))
         )
@@ -314,7 +347,8 @@ def plan_repository(
     names = {m.name for m in models}
     for name in sorted(targets):
         if name not in names:
-            raise InputError("--concurrency/--kv-tokens", name, "no such model in the repository")
+            known = ", ".join(sorted(names))
+            raise InputError("--concurrency/--kv-tokens", name, f"no such model among those planned ({known})")
         if name not in {m.name for m in sized}:
             why = next(s for s in skipped if s.startswith(f"{name}: "))
             raise InputError(
