@@ -47,7 +47,7 @@ SMOKE_TARGETS = $(if $(HOSTS),--inventory "$(INVENTORY)" --group "$(HOSTS)",\
 BENCH_VLLM_PORT := 8100
 BENCH_VLLM_CONTAINER := tritonfleet-bench-vllm
 
-.PHONY: help setup test test-unit lint bench-overhead bench-smoke bench-memory lock engine-args docker image-cpu up down compose-env \
+.PHONY: help setup test test-unit lint bench-overhead bench-smoke bench-memory bench-startup lock engine-args docker image-cpu up down compose-env \
 	smoke clean
 
 help: ## List the targets
@@ -120,6 +120,9 @@ smoke: $(STAMP) ## Gate live servers: URL="http://h1 http://h2", or HOSTS=group 
 	$(BIN)/tritonfleet smoke $(SMOKE_TARGETS) \
 	  --http-port $(TRITON_HTTP_PORT) --grpc-port $(TRITON_GRPC_PORT) --metrics-port $(TRITON_METRICS_PORT) \
 	  --junit-xml $(SMOKE_REPORTS)/junit.xml --json $(SMOKE_REPORTS)/report.json $(SMOKE_ARGS)
+
+bench-startup: $(STAMP) ## Benchmark how long commands take to start (--help, versions, render)
+	$(BIN)/python bench/startup.py $(BENCH_ARGS)
 
 bench-memory: $(STAMP) ## Benchmark the memory estimate against real vLLM start-up logs (per row and median)
 	$(BIN)/python bench/memory.py $(BENCH_ARGS)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import zipfile
-from importlib import resources
 
 import pytest
 
@@ -106,7 +105,7 @@ def test_a_list_exists_for_each_pinned_engine_and_matches_its_version(engine):
 
 
 def test_data_files_record_their_provenance():
-    folder = resources.files(engine_args.DATA_PACKAGE)
+    folder = engine_args.DATA_DIR
     records = [json.loads(f.read_text()) for f in folder.iterdir() if f.name.endswith(".json")]
     pinned = versions.load()
     expected = {(engine_args.DISTRIBUTIONS[e], pinned.engine_version(e)) for e in engine_args.DISTRIBUTIONS}

@@ -15,9 +15,8 @@ import importlib
 import os
 import sys
 from collections.abc import Sequence
-from typing import NoReturn
+from typing import Any, NoReturn
 
-from tritonfleet import __version__
 from tritonfleet.errors import EXIT_BAD_INPUT, InputError
 
 # name -> (module, one-line help). The help lives here so that listing commands imports none of them.
@@ -41,6 +40,18 @@ class Parser(argparse.ArgumentParser):
         self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {' '.join(message.split())}\n")
 
 
+class _Version(argparse.Action):
+    """--version, with the version looked up only when asked for."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: Any) -> None:
+        super().__init__(option_strings, dest, nargs=0, **kwargs)
+
+    def __call__(self, parser: argparse.ArgumentParser, *_: Any) -> None:
+        import tritonfleet
+
+        parser.exit(0, f"{parser.prog} {tritonfleet.__version__}\n")
+
+
 def _module(name: str):
     return importlib.import_module(f"tritonfleet.cli.{COMMANDS[name][0]}")
 
@@ -51,7 +62,7 @@ def build_parser(only: str | None = None) -> Parser:
         prog="tritonfleet",
         description="Triton Inference Server + vLLM deployments for bare-metal GPU fleets.",
     )
-    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument("--version", action=_Version, help="show the version and exit")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=Parser)
     for name, (_, help_text) in COMMANDS.items():
         sub = commands.add_parser(name, help=help_text, description=help_text)
@@ -77,6 +88,9 @@ def _quiet_stdout() -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # tritonfleet uses no pydantic plugins; looking for them scans every installed distribution's
+    # metadata, a sixth of a command's start-up (PYDANTIC_DISABLE_PLUGINS is pydantic's own switch).
+    os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser(_chosen(argv))
     args = parser.parse_args(argv)

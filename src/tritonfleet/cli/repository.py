@@ -41,12 +41,15 @@ def add_host_facts_argument(parser: argparse.ArgumentParser, *, required: bool =
 
 def load_and_validate(args: argparse.Namespace, engine: str) -> tuple[list[Any], Any, Any]:
     """The models of SRC validated for ENGINE (and the host, with --host-facts), the facts, the spec."""
-    from tritonfleet.host import gpus
     from tritonfleet.pins import engine_args, versions
     from tritonfleet.repository import model, validate
 
     spec = engine_args.load(engine, versions.load())  # type: ignore[arg-type]
-    facts = gpus.load_facts(args.host_facts) if getattr(args, "host_facts", None) else None
+    facts = None
+    if getattr(args, "host_facts", None):
+        from tritonfleet.host import gpus
+
+        facts = gpus.load_facts(args.host_facts)
     models = model.load_repository(args.src, args.model)
     validate.validate(models, spec, facts, str(args.host_facts or ""))
     return models, facts, spec

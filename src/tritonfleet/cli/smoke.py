@@ -64,6 +64,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def validate(args: argparse.Namespace) -> None:
+    import os
+
     from tritonfleet.errors import InputError
     from tritonfleet.files import check_writable_destination
 
@@ -78,15 +80,19 @@ def validate(args: argparse.Namespace) -> None:
             "--target", None, "give at least one --target http://HOST:PORT, or --inventory and --group"
         )
     # Report paths are checked before any host runs, not after minutes of checks.
-    for flag, path in (("--json", args.json), ("--junit-xml", args.junit_xml)):
-        if path is not None:
-            check_writable_destination(path, f"the {flag} report")
-    if (
-        args.json is not None
-        and args.junit_xml is not None
-        and args.json.resolve() == args.junit_xml.resolve()
-    ):
+    reports = [
+        (flag, path) for flag, path in (("--json", args.json), ("--junit-xml", args.junit_xml)) if path
+    ]
+    for flag, path in reports:
+        check_writable_destination(path, f"the {flag} report")
+    # realpath, not Path.resolve: it never raises (Python 3.12's resolve does on a symlink loop).
+    where = {flag: os.path.realpath(path) for flag, path in reports}
+    if len(where) == 2 and where["--json"] == where["--junit-xml"]:
         raise InputError("--json", str(args.json), "is also the --junit-xml report; give two files")
+    if args.inventory is not None:
+        for flag, path in reports:
+            if where[flag] == os.path.realpath(args.inventory):
+                raise InputError(flag, str(path), "is the --inventory file; a report would overwrite it")
 
 
 def _endpoints(args: argparse.Namespace):

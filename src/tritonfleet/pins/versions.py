@@ -6,7 +6,6 @@ Other parts ask this module (or `tritonfleet versions KEY`) instead of repeating
 from __future__ import annotations
 
 import os
-from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
@@ -119,8 +118,9 @@ def versions_path() -> Path:
     root = checkout_root()
     if root is not None:
         return root / "images" / "versions.yaml"
-    # resolve(): in a checkout the shipped copy is a link, and errors should name the real file.
-    return Path(str(resources.files("tritonfleet.pins.data").joinpath(PACKAGED))).resolve()
+    # Package data is a plain file beside this module (wheels install unzipped); importlib.resources
+    # would cost every command 11 ms. resolve(): in a checkout the copy is a link to the real file.
+    return (Path(__file__).parent / "data" / PACKAGED).resolve()
 
 
 def load(path: Path | None = None) -> Versions:

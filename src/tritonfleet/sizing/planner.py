@@ -348,7 +348,8 @@ def plan_repository(
     for name in sorted(targets):
         if name not in names:
             known = ", ".join(sorted(names))
-            raise InputError("--concurrency/--kv-tokens", name, f"no such model among those planned ({known})")
+            why = f"no such model among those planned ({known})"
+            raise InputError("--concurrency/--kv-tokens", name, why)
         if name not in {m.name for m in sized}:
             why = next(s for s in skipped if s.startswith(f"{name}: "))
             raise InputError(
