@@ -23,9 +23,8 @@ WEIGHTS := $(BUILD)/weights
 TINY_MODEL := tiny-llama
 # PROFILE=gpu: which models of model_repository/ this host serves (default: all of them).
 MODELS ?=
-# CAP_SYS_RESOURCE (bit 24 of the bounding set) lets the engine give containers unlimited memlock.
-MEMLOCK = $(shell if [ $$(( 0x$$(awk '/^CapBnd/ {print $$2}' /proc/self/status) >> 24 & 1 )) -eq 1 ] \
-	|| [ "$$(ulimit -Hl)" = unlimited ]; then echo -1; else echo $$(( $$(ulimit -Hl) * 1024 )); fi)
+# The memlock limit the Triton container can have (unlimited where the engine may grant it).
+MEMLOCK = $(shell scripts/memlock)
 # Every compose call gets every variable compose.yaml requires, so that `down` works in any state.
 COMPOSE_ENV = TRITON_IMAGE="$$($(BIN)/tritonfleet versions triton.image_ref)" \
 	TRITON_CPU_IMAGE="$$(cat $(CPU_IMAGE_REF) 2>/dev/null || echo unbuilt)" \
@@ -137,16 +136,10 @@ bench-smoke: $(STAMP) ## Benchmark the smoke gate's wall time for fleets of 1, 2
 bench-overhead: PROFILE = cpu
 bench-overhead: $(STAMP) ## Benchmark Triton + our backend against vLLM's own server (CPU image)
 	$(MAKE) --no-print-directory up PROFILE=cpu >/dev/null
-	docker rm --force $(BENCH_VLLM_CONTAINER) >/dev/null 2>&1 || true
-	$(COMPOSE) run --rm --detach --no-deps --name $(BENCH_VLLM_CONTAINER) \
-	  --publish $(TRITON_BIND_ADDRESS):$(BENCH_VLLM_PORT):$(BENCH_VLLM_PORT) \
-	  --volume $(CURDIR)/$(CPU_REPOSITORY)/$(TINY_MODEL)/1/model.json:/tmp/engine.yaml:ro \
-	  triton-cpu python3 -m vllm.entrypoints.openai.api_server --config /tmp/engine.yaml \
-	  --host 0.0.0.0 --port $(BENCH_VLLM_PORT)
-	@rc=0; $(BIN)/python bench/overhead.py --triton http://$(TRITON_BIND_ADDRESS):$(TRITON_HTTP_PORT) \
-	  --vllm http://$(TRITON_BIND_ADDRESS):$(BENCH_VLLM_PORT) \
-	  --engine-json $(CPU_REPOSITORY)/$(TINY_MODEL)/1/model.json $(BENCH_ARGS) || rc=$$?; \
-	  docker rm --force $(BENCH_VLLM_CONTAINER) >/dev/null; $(MAKE) --no-print-directory down PROFILE=cpu >/dev/null 2>&1; exit $$rc
+	@rc=0; $(COMPOSE_ENV) TRITON_BIND_ADDRESS=$(TRITON_BIND_ADDRESS) TRITON_HTTP_PORT=$(TRITON_HTTP_PORT) \
+	  BENCH_VLLM_PORT=$(BENCH_VLLM_PORT) BENCH_VLLM_CONTAINER=$(BENCH_VLLM_CONTAINER) PYTHON=$(BIN)/python \
+	  scripts/bench-overhead $(CPU_REPOSITORY)/$(TINY_MODEL)/1/model.json $(BENCH_ARGS) || rc=$$?; \
+	  $(MAKE) --no-print-directory down PROFILE=cpu >/dev/null 2>&1; exit $$rc
 
 compose-env: $(STAMP) ## Print the variables compose.yaml needs (KEY=VALUE), for `docker compose` by hand
 	@$(COMPOSE_ENV) env | grep -E '^(TRITON_IMAGE|TRITON_CPU_IMAGE|TRITONFLEET_MODEL_REPOSITORY|TRITONFLEET_WEIGHTS|TRITON_MEMLOCK)=' \

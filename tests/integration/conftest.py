@@ -17,6 +17,11 @@ from cpu_stack import GREEDY, MODEL, PROMPTS, READY_TIMEOUT, Stack, compose_run,
 from helpers import ROOT, dotenv
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests that stop the shared stack run last, in the order they were collected."""
+    items.sort(key=lambda item: item.get_closest_marker("stops_stack") is not None)
+
+
 @pytest.fixture(scope="session")
 def stack() -> Iterator[Stack]:
     started = make("up", "PROFILE=cpu")

@@ -1,6 +1,7 @@
 """The CPU reference stack end to end: compose, tritonserver, our vllm backend and a real vLLM engine.
 
-The stack comes up once (`make up PROFILE=cpu`); test_zz_down.py takes it down and checks nothing is left.
+The stack comes up once (`make up PROFILE=cpu`); test_stack_shutdown.py takes it down, last, and
+checks nothing is left.
 """
 
 from __future__ import annotations

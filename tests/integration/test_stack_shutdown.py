@@ -1,4 +1,8 @@
-"""Last of all (modules run in name order): the stack stops gracefully and `make down` leaves nothing."""
+"""The stack stops gracefully and `make down` leaves nothing.
+
+It stops the session's stack, so it is marked `stops_stack`: conftest.py runs it after every other test,
+whatever the file names or the order pytest was given them in.
+"""
 
 from __future__ import annotations
 
@@ -8,10 +12,10 @@ import pytest
 
 from cpu_stack import MODEL, Stack, compose_resources, make
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.stops_stack]
 
 
-def test_zz_stop_is_graceful_and_down_leaves_no_container_or_network(stack: Stack):
+def test_stop_is_graceful_and_down_leaves_no_container_or_network(stack: Stack):
     containers = compose_resources()["container"]
     assert len(containers) == 1, "the stack should be up before this test"
     # SIGTERM reaches tritonserver through init; it unloads the model, whose finalize stops the engine.
