@@ -8,6 +8,7 @@ Run it through `tritonfleet smoke --target URL` (hosts in parallel, reports), or
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -53,7 +54,7 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError("smoke: give at least one --target http://HOST:PORT")
     timeout = config.getoption("--call-timeout")
     try:
-        if timeout <= 0:
+        if not math.isfinite(timeout) or timeout <= 0:
             raise InputError("--call-timeout", None, f"{timeout:g} is not a positive number of seconds")
         settings = Settings(
             endpoints=parse_targets(specs),
