@@ -172,28 +172,23 @@ def test_a_dangling_symlink_for_model_json_is_named(cli, workspace: Path, tmp_pa
     )
 
 
-def _mount_tmpfs(path: Path, options: str) -> bool:
+def _tmpfs(path: Path, options: str, case: str):
     path.mkdir(parents=True, exist_ok=True)
     done = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "none", str(path)], capture_output=True)
-    return done.returncode == 0
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here (needs CAP_SYS_ADMIN): the {case} case is not run")
+    yield path
+    subprocess.run(["umount", "-l", str(path)], check=False)
 
 
 @pytest.fixture
 def small_tmpfs(tmp_path: Path):
-    mount = tmp_path / "small"
-    if not _mount_tmpfs(mount, "size=48k"):
-        pytest.skip("cannot mount a tmpfs here (needs CAP_SYS_ADMIN): the full-disk case is not run")
-    yield mount
-    subprocess.run(["umount", "-l", str(mount)], check=False)
+    yield from _tmpfs(tmp_path / "small", "size=48k", "full-disk")
 
 
 @pytest.fixture
 def read_only(tmp_path: Path):
-    mount = tmp_path / "ro"
-    if not _mount_tmpfs(mount, "size=64k,ro"):
-        pytest.skip("cannot mount a tmpfs here (needs CAP_SYS_ADMIN): the read-only case is not run")
-    yield mount
-    subprocess.run(["umount", "-l", str(mount)], check=False)
+    yield from _tmpfs(tmp_path / "ro", "size=64k,ro", "read-only")
 
 
 def test_a_full_file_system_is_one_line_and_leaves_nothing(cli, workspace: Path, small_tmpfs: Path):
