@@ -143,3 +143,32 @@ def test_admin_key():
             parse_admin_key(bad)
         assert "s3cret" not in raised.value.line()  # the secret never reaches a log
         assert raised.value.line().startswith("TRITONFLEET_ADMIN_KEY: must be HEADER=VALUE")
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "Admin Key=s3cret",  # a space in the header name
+        "Admin:Key=s3cret",
+        "Admin-Kéy=s3cret",
+        "admin-key=s3cret\n",  # a newline would end the header in a request
+        "admin-key=s3c\r\nX-Injected: 1",
+        "admin-key=s3cret\x00",
+        "admin-key= s3cret",
+        "admin-key=s3cret ",
+        "admin-key=s3crét",
+        "\n=s3cret",
+    ],
+)
+def test_an_admin_key_no_request_header_can_carry_is_refused_without_echoing_it(bad: str):
+    with pytest.raises(InputError) as raised:
+        parse_admin_key(bad)
+    line = raised.value.line()
+    assert "s3c" not in line and "Admin" not in line and "Injected" not in line
+    assert line.startswith("TRITONFLEET_ADMIN_KEY: must be HEADER=VALUE")
+
+
+def test_an_admin_key_header_is_trimmed_and_lower_cased():
+    key = parse_admin_key(" X-Admin_Key.v2 =a b=c")
+    assert key is not None
+    assert key.headers == {"x-admin_key.v2": "a b=c"}

@@ -92,5 +92,12 @@ def check_writable_destination(path: Path | str, what: str = "file") -> None:
         raise InputError(path, None, f"cannot write {what}: {probe} is not a directory")
     if not os.access(probe, os.W_OK | os.X_OK):
         raise InputError(path, None, f"cannot write {what}: {probe} is not writable")
-    if path.exists() and not os.access(path, os.W_OK) and not os.access(parent, os.W_OK):
-        raise InputError(path, None, f"cannot write {what}: not writable")
+    # Create and remove a file there too: os.access says yes to root for /proc, /sys or a read-only mount,
+    # where the real write, after minutes of work, would fail.
+    try:
+        fd, trial = tempfile.mkstemp(dir=probe, prefix=f".{path.name}.", suffix=".probe")
+    except OSError as exc:
+        raise InputError(path, None, f"cannot write {what} in {probe}: {describe_os_error(exc)}") from exc
+    os.close(fd)
+    with contextlib.suppress(OSError):
+        Path(trial).unlink()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import re
 import sys
 
 from tritonfleet.errors import InputError
@@ -32,15 +33,23 @@ def whole_number(low: int, high: int):
     """An argparse type: a whole number in [low, high]."""
 
     def parse(text: str) -> int:
-        try:
-            value = int(text, 10)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        # ASCII digits only: int() also takes "+8", " 8", "8_000" and other scripts' digits ("٣").
+        if not re.fullmatch(r"-?[0-9]{1,19}", text):
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number")
+        value = int(text)
         if not low <= value <= high:
             raise argparse.ArgumentTypeError(f"{text} is outside [{low}, {high}]")
         return value
 
     return parse
+
+
+def tcp_port(text: str) -> int:
+    """An argparse type: a TCP port, 1-65535, in ASCII digits (int() alone takes '+80', ' 80', '8_0', '٣')."""
+    if text.isascii() and text.isdigit() and len(text) <= 10 and 0 < int(text) < 65536:
+        return int(text)
+    zero = ": port 0 is not usable" if text.isascii() and text.isdigit() and not text.strip("0") else ""
+    raise argparse.ArgumentTypeError(f"{text!r} is not a TCP port (1-65535){zero}")
 
 
 def print_json(data: object) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from tritonfleet.cli.common import finite_float, whole_number
+from tritonfleet.cli.common import finite_float, tcp_port, whole_number
 from tritonfleet.serving.targets import ADMIN_KEY_ENV, DEFAULT_CALL_TIMEOUT, DEFAULT_HOST_TIMEOUT, PORT_VARS
 
 
@@ -28,9 +28,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     for kind, variable in PORT_VARS.items():
         parser.add_argument(
             f"--{kind}-port",
-            type=whole_number(1, 65535),
+            type=tcp_port,
             metavar="PORT",
-            help=f"default {kind} port, for inventory hosts without {variable}",
+            help=f"default {kind} port, for targets without one and inventory hosts without {variable}",
         )
     parser.add_argument(
         "--model", action="append", default=[], metavar="NAME", help="only this model (default: all)"

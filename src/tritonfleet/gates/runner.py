@@ -247,11 +247,3 @@ def junit(gate: GateResult) -> str:
             ET.SubElement(case, "error", message=host.detail).text = host.detail
     ET.indent(root)
     return ET.tostring(root, encoding="unicode", xml_declaration=True) + "\n"
-
-
-def write_atomic(path: Path, text: str) -> None:
-    """Readers (CI, Ansible) never see half a report."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile("w", dir=path.parent, prefix=f".{path.name}.", delete=False) as out:
-        out.write(text)
-    Path(out.name).replace(path)

@@ -6,6 +6,7 @@ the requests they send and the judgements they make, so each judgement can be te
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -45,14 +46,35 @@ class AdminKey:
         return {self.header: self.value}
 
 
+# A header name both HTTP (an RFC 9110 token) and gRPC metadata (lower-case letters, digits, - _ .) take.
+_HEADER_NAME = re.compile(r"[A-Za-z0-9_.-]+", re.ASCII)
+_ADMIN_KEY_FORM = "must be HEADER=VALUE, as given to tritonserver --http-restricted-api"
+
+
 def parse_admin_key(text: str | None, source: str = ADMIN_KEY_ENV) -> AdminKey | None:
+    """HEADER=VALUE from the environment; InputError that never echoes any of it (it is a secret).
+
+    The header must be a name HTTP and gRPC metadata both take, and the value printable ASCII without
+    surrounding spaces: a newline or control character would end up in a request header.
+    """
     if not text:
         return None
     header, sep, value = text.partition("=")
-    if not sep or not header.strip() or not value:
-        # Never echo the value: it is a secret.
-        raise InputError(source, None, "must be HEADER=VALUE, as given to tritonserver --http-restricted-api")
-    return AdminKey(header.strip().lower(), value)
+    header = header.strip()
+    if not sep or not header or not value:
+        raise InputError(source, None, _ADMIN_KEY_FORM)
+    if not _HEADER_NAME.fullmatch(header):
+        raise InputError(
+            source, None, f"{_ADMIN_KEY_FORM}; the HEADER may hold only letters, digits and - _ ."
+        )
+    if not (value.isascii() and value.isprintable()) or value != value.strip():
+        raise InputError(
+            source,
+            None,
+            f"{_ADMIN_KEY_FORM}; the VALUE must be printable ASCII, without control characters or "
+            "surrounding spaces",
+        )
+    return AdminKey(header.lower(), value)
 
 
 @dataclass
