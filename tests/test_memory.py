@@ -4,17 +4,15 @@ budget, and one-line errors for bad input. Configs are the public files in tests
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import re
 import statistics
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
-from tritonfleet.sizing import memory
+from tritonfleet.sizing import calibration, memory
 
 from helpers import ROOT
 
@@ -325,19 +323,19 @@ ESTIMATE = ["memory", "estimate", "--gpu-total-gib", "79.18"]
             "meta-llama__Llama-3.1-8B-Instruct",
             lambda c: None,
             ["--gpu-memory-utilization", "0"],
-            "--gpu-memory-utilization: 0 is outside (0, 1]",
+            "argument --gpu-memory-utilization: 0 is outside (0, 1]",
         ),
         (
             "meta-llama__Llama-3.1-8B-Instruct",
             lambda c: None,
             ["--gpu-memory-utilization", "1.2"],
-            "--gpu-memory-utilization: 1.2 is outside (0, 1]",
+            "argument --gpu-memory-utilization: 1.2 is outside (0, 1]",
         ),
         (
             "meta-llama__Llama-3.1-8B-Instruct",
             lambda c: None,
             ["--max-model-len", "-5"],
-            "--max-model-len: -5 is not a positive number of tokens",
+            "argument --max-model-len: -5 is outside [1, 1073741824]",
         ),
         (
             "meta-llama__Llama-3.1-8B-Instruct",
@@ -372,7 +370,7 @@ def test_bad_input_is_one_line_and_exit_2(cli, tmp_path: Path, slug, change, arg
     assert result.code == 2
     assert result.out == ""
     assert result.err.count("\n") == 1
-    assert result.err == f"tritonfleet memory: error: {message.format(cfg=path)}\n"
+    assert result.err == f"tritonfleet memory estimate: error: {message.format(cfg=path)}\n"
 
 
 def test_a_gpu_total_that_is_not_positive(cli):
@@ -380,7 +378,10 @@ def test_a_gpu_total_that_is_not_positive(cli):
     result = cli("memory", "estimate", "--gpu-total-gib", "-1", "--model-config", model)
     assert result.code == 2
     assert result.out == ""
-    assert result.err == "tritonfleet memory: error: --gpu-total-gib: -1 is not a positive size\n"
+    assert (
+        result.err
+        == "tritonfleet memory estimate: error: argument --gpu-total-gib: -1 is outside (0, 16384]\n"
+    )
 
 
 def test_unreadable_and_non_json_configs(cli, tmp_path: Path):
@@ -391,7 +392,7 @@ def test_unreadable_and_non_json_configs(cli, tmp_path: Path):
     garbage.write_text("{not json")
     result = cli(*ESTIMATE, "--model-config", tmp_path)  # a folder with a config.json in it
     assert result.code == 2
-    assert result.err.startswith(f"tritonfleet memory: error: {garbage}: not JSON")
+    assert result.err.startswith(f"tritonfleet memory estimate: error: {garbage}: not JSON")
 
 
 def test_cli_prints_the_keys_it_promises(cli):
@@ -458,23 +459,13 @@ def test_a_v1_log_is_reproduced_from_its_settings():
     assert (e.kv_cache + e.cuda_graph) / memory.GiB == pytest.approx(row["kv_cache_gib"], rel=0.01)
 
 
-def _bench():
-    spec = importlib.util.spec_from_file_location("bench_memory", ROOT / "bench" / "memory.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_the_estimate_meets_the_accuracy_targets_on_the_log_dataset():
     # The targets, as `make bench-memory` scores them: median |KV error| <= 3% and no row whose
     # KV cache is over-predicted by more than 5%, each row under its own release's accounting.
-    bench = _bench()
-    scored, _ = bench.scores(yaml.safe_load((LOGS / "rows.yaml").read_text()))
+    scored, _ = calibration.scores(yaml.safe_load((LOGS / "rows.yaml").read_text()), (CONFIGS, LOG_CONFIGS))
     kv = {s.row["id"]: s.error("kv") for s in scored if s.scope is None and s.error("kv") is not None}
     assert len(kv) >= 14
-    median, over = bench.kv_target(scored)
+    median, over = calibration.kv_target(scored)
     assert median == pytest.approx(statistics.median(abs(e) for e in kv.values()))
     assert median <= 3.0
     assert over == [], {row: kv[row] for row in over}
@@ -489,7 +480,7 @@ def test_the_estimate_meets_the_accuracy_targets_on_the_log_dataset():
 
 
 def test_each_row_is_scored_with_its_own_releases_accounting():
-    accounting = _bench().accounting
+    accounting = calibration.accounting
     assert accounting({"engine": "V0", "vllm_version": "0.6.4.post1"}) == "<=0.6.4"
     assert accounting({"engine": "V0", "peak_torch_memory_gib": 17.06}) == "<=0.6.4"  # the log's format
     assert accounting({"engine": "V0"}) == "0.6.5-0.10"

@@ -10,9 +10,12 @@ vllm/v1/worker/gpu_worker.py `determine_available_memory` and vllm/utils/mem_uti
 communicators are created before vLLM takes its memory snapshot, so they are not in that budget;
 they are reported apart (`outside_budget`) because a co-tenant on the same GPU still has to fit them.
 
-Checked against the pinned release's own source (its wheel). bench/memory.py scores the estimate against
+Checked against the pinned release's own source (its wheel). calibration.py scores the estimate against
 start-up logs of releases 0.4.2 to 0.19, each under its own accounting, read from the sources of
-0.6.4.post1, 0.6.6, 0.7.3, 0.8.5, 0.10.1.1, 0.11.0, 0.19.0 and 0.20.0.
+0.6.4.post1, 0.6.6, 0.7.3, 0.8.5, 0.10.1.1, 0.11.0, 0.19.0 and 0.20.0 (bench/memory.py prints it).
+
+config.json is checked once where it comes in (config.py: every key read here, with its type and bounds),
+so nothing below sees a wrong type; what each model family does differently is one table (families.py).
 
 Everything here is per GPU: weights and heads are split by tensor parallelism, layers by pipeline
 parallelism, and the busiest rank (the first or last pipeline stage) is the one reported.
@@ -22,15 +25,26 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any, Literal
 
 from tritonfleet.errors import InputError
-
-GiB = 1 << 30
-MiB = 1 << 20
+from tritonfleet.files import read_text
+from tritonfleet.sizing import families
+from tritonfleet.sizing.config import (
+    MAX_POSITIONS,
+    ModelConfig,
+    QuantizationConfig,
+    TextConfig,
+    VisionConfig,
+    dotted,
+    parse,
+    show,
+)
+from tritonfleet.units import GiB, MiB
 
 Dtype = Literal["auto", "bfloat16", "float16", "float32"]
 KvDtype = Literal["auto", "fp8"]
@@ -77,43 +91,14 @@ Sampler = Literal["flashinfer", "native"]
 CUDA_GRAPH_BYTES_PER_LAYER_HIDDEN = 5_600
 DEFAULT_CAPTURE_SIZES = 67
 
-ARCHITECTURES = {
-    # architecture: MLP is gated (gate/up/down) or not (fc1/fc2)
-    "LlamaForCausalLM": True,
-    "MistralForCausalLM": True,
-    "Qwen2ForCausalLM": True,
-    "Qwen3ForCausalLM": True,
-    "Qwen2MoeForCausalLM": True,
-    "Qwen3MoeForCausalLM": True,
-    "MixtralForCausalLM": True,
-    "DeepseekV2ForCausalLM": True,
-    "DeepseekV3ForCausalLM": True,
-    "Gemma2ForCausalLM": True,
-    "Gemma3ForCausalLM": True,
-    "Gemma3ForConditionalGeneration": True,
-    "GraniteForCausalLM": True,
-    "Phi3ForCausalLM": True,
-    "Mistral3ForConditionalGeneration": True,
-    "GptOssForCausalLM": True,
-    "LlavaForConditionalGeneration": True,
-    "PhiForCausalLM": False,
-    "OPTForCausalLM": False,
-}
-# Keys a compact config.json may omit, with the value transformers fills in (per model_type).
-IMPLIED = {
-    "gemma3_text": {
-        "vocab_size": 262208,
-        "head_dim": 256,
-        "max_position_embeddings": 131072,
-        "sliding_window": 4096,
-        "sliding_window_pattern": 6,
-        "tie_word_embeddings": True,
-        "num_attention_heads": 8,
-        "num_key_value_heads": 4,
-    },
-    "gemma2": {"tie_word_embeddings": True},
-    "opt": {"tie_word_embeddings": True},
-}
+# Model-family knowledge is one table, families.FAMILIES; these are views of it under this module's old names:
+# architecture -> gated MLP, and model_type -> the keys a compact config.json may omit.
+ARCHITECTURES: Mapping[str, bool] = MappingProxyType(
+    {architecture: family.gated_mlp for architecture, family in families.BY_ARCHITECTURE.items()}
+)
+IMPLIED: Mapping[str, Mapping[str, Any]] = MappingProxyType(
+    {model_type: family.implied for model_type, family in families.BY_MODEL_TYPE.items() if family.implied}
+)
 # config.json keys vLLM reads for the model's longest sequence (vllm/config/model.py).
 MAX_LEN_KEYS = (
     "max_position_embeddings",
@@ -182,50 +167,101 @@ class Shape:
     extra_norm_params_per_layer: int = 0
 
 
-def read_config(path: Path) -> dict[str, Any]:
-    """config.json (or a folder holding it), as a dict; InputError when it cannot be read."""
+# The longest number a config may write: more digits than any count tritonfleet accepts could need.
+MAX_JSON_DIGITS = 40
+
+
+class _BadNumber:
+    """What a JSON number tritonfleet refuses parses to, until its place in the file is found."""
+
+    def __init__(self, text: str, why: str) -> None:
+        self.message = f"{text if len(text) <= 20 else text[:17] + '...'} {why}"
+
+
+def _parse_int(text: str) -> int | _BadNumber:
+    digits = len(text.lstrip("-"))
+    return int(text) if digits <= MAX_JSON_DIGITS else _BadNumber(text, f"has {digits} digits")
+
+
+def _parse_float(text: str) -> float | _BadNumber:
+    value = float(text)
+    return value if math.isfinite(value) else _BadNumber(text, "is too large a number")
+
+
+def _parse_constant(text: str) -> _BadNumber:
+    return _BadNumber(text, "is not a JSON number")  # NaN, Infinity, -Infinity
+
+
+def _bad_numbers(data: object) -> Iterator[tuple[str | None, _BadNumber]]:
+    """Every refused number in parsed JSON, in file order, with its dotted key (list entries by index)."""
+    stack: list[tuple[tuple[int | str, ...], object]] = [((), data)]
+    while stack:
+        where, value = stack.pop()
+        if isinstance(value, _BadNumber):
+            yield dotted(where), value
+        elif isinstance(value, dict):
+            stack.extend(((*where, k), v) for k, v in reversed(value.items()))
+        elif isinstance(value, list):
+            stack.extend(((*where, i), v) for i, v in reversed(list(enumerate(value))))
+
+
+def read_config(path: Path | str) -> dict[str, Any]:
+    """config.json (or a folder holding it), as a dict; InputError when it cannot be read.
+
+    JSON's own rules apply, not Python's: NaN and Infinity are not numbers there, and a number too
+    large for a float, or with more than MAX_JSON_DIGITS digits, is refused where it stands.
+    """
+    path = Path(path)
     file = path / "config.json" if path.is_dir() else path
     try:
-        data = json.loads(file.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise InputError(file, None, f"cannot read the model config: {exc.strerror}") from exc
+        text = read_text(file, "model config")
+    except InputError as exc:  # one wording for every reason: "cannot read the model config: ..."
+        reason = exc.message.removeprefix("cannot read model config: ").removeprefix("model config ")
+        reason = reason.removeprefix("is ").replace("expected, found a directory", "a directory")
+        raise InputError(file, None, f"cannot read the model config: {reason}") from exc
+    try:
+        data = json.loads(
+            text, parse_int=_parse_int, parse_float=_parse_float, parse_constant=_parse_constant
+        )
     except ValueError as exc:
         raise InputError(file, None, f"not JSON: {exc}") from exc
+    except RecursionError as exc:
+        raise InputError(file, None, "not JSON: nested too deeply") from exc
     if not isinstance(data, dict):
         raise InputError(file, None, "not a JSON object")
+    bad = next(_bad_numbers(data), None)
+    if bad is not None:
+        raise InputError(file, bad[0], bad[1].message)
     return data
 
 
-def _get(config: Mapping[str, Any], key: str, source: str, prefix: str) -> int:
-    """A positive whole-number field; InputError naming it when it is missing or not one."""
-    if key not in config or config[key] is None:
+def _require(text: TextConfig, key: str, source: str, prefix: str) -> int:
+    """A count the model cannot be sized without; InputError naming it when the config lacks it."""
+    value = getattr(text, key)
+    if value is None:
         raise InputError(source, f"{prefix}{key}", "missing")
-    value = config[key]
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise InputError(source, f"{prefix}{key}", f"{value!r} is not a positive whole number")
-    return value
+    return int(value)
 
 
-def _quantization(config: Mapping[str, Any], source: str) -> Quantization | None:
-    q = config.get("quantization_config")
-    if not q:
+def _quantization(q: QuantizationConfig | None, source: str) -> Quantization | None:
+    if q is None or not q.model_fields_set:
         return None
-    method = str(q.get("quant_method", "")).lower()
+    method = (q.quant_method or "").lower()
     field_name = "quantization_config.quant_method"
     if method in ("fp8", "fbgemm_fp8", "modelopt"):
         return Quantization(method, 1.0)
     if method == "compressed-tensors":
-        groups = q.get("config_groups") or {}
-        weights = next((g.get("weights") for g in groups.values() if g.get("weights")), None)
-        if not weights:
+        groups = q.config_groups or {}
+        weights = next((g.weights for g in groups.values() if g.weights and g.weights.model_fields_set), None)
+        if weights is None:
             raise InputError(source, "quantization_config.config_groups", "no weights scheme found")
-        bits = int(weights.get("num_bits", 8))
-        group = weights.get("group_size") or 0
-        scale = 2 / group if group and weights.get("strategy") == "group" else 0.0
+        bits = weights.num_bits or 8
+        group = weights.group_size or 0
+        scale = 2 / group if group > 0 and weights.strategy == "group" else 0.0
         return Quantization(f"compressed-tensors w{bits}", bits / 8 + scale)
     if method in ("awq", "gptq", "awq_marlin", "gptq_marlin"):
-        bits = int(q.get("bits", q.get("w_bit", 4)))
-        group = int(q.get("group_size", q.get("q_group_size", 128)))
+        bits = next((b for b in (q.bits, q.w_bit) if b is not None), 4)
+        group = next((g for g in (q.group_size, q.q_group_size) if g is not None), 128)
         # Per group: a 16-bit scale and a packed zero point.
         per_group = (2 + bits / 8) / group if group > 0 else 0.0
         return Quantization(method, bits / 8 + per_group)
@@ -235,144 +271,195 @@ def _quantization(config: Mapping[str, Any], source: str) -> Quantization | None
         # How the MoE kernel pads them depends on the GPU: see _routed_expert_params.
         return Quantization(method, 0.5 + 1 / 32, experts_only=True)
     if method == "bitsandbytes":
-        if not (q.get("load_in_4bit") or q.get("_load_in_4bit")):
+        if not (q.load_in_4bit or q.load_in_4bit_private):
             return Quantization(method, 1.0 + 4 / 64)  # LLM.int8: a byte each, with float32 scales
         # NF4/FP4: an absmax per 64 weights, float32, or with double quantization one byte per 64
         # plus a float32 per 256 of those.
-        double = q.get("bnb_4bit_use_double_quant")
+        double = q.bnb_4bit_use_double_quant
         return Quantization(method, 0.5 + (1 / 64 + 4 / (64 * 256) if double else 4 / 64))
     raise InputError(source, field_name, f"{method or 'missing'!r} is not a quantization tritonfleet knows")
 
 
-def _max_position(config: Mapping[str, Any]) -> int | None:
-    found = [int(config[k]) for k in MAX_LEN_KEYS if isinstance(config.get(k), int)]
+def _max_position(text: TextConfig, source: str, prefix: str) -> int | None:
+    """The longest sequence the config allows: the shortest length key it sets, times rope scaling."""
+    found = [(getattr(text, key), key) for key in MAX_LEN_KEYS if getattr(text, key) is not None]
     if not found:
         return None
-    longest = min(found)
-    rope = config.get("rope_scaling") or {}
-    rope_type = rope.get("rope_type", rope.get("type"))
-    if rope_type and rope_type not in ("su", "longrope", "llama3", "mrope", "default") and "factor" in rope:
-        base = int(rope.get("original_max_position_embeddings", longest))
-        longest = int(base * float(rope["factor"]))
+    longest, key = min(found)
+    where = f"{prefix}{key}"
+    if longest > MAX_POSITIONS:
+        raise InputError(
+            source, where, f"{show(longest)} is more than {MAX_POSITIONS}, the most tritonfleet sizes"
+        )
+    rope = text.rope_scaling
+    if rope is not None:
+        rope_type = rope.rope_type if rope.given("rope_type") else rope.type
+        if rope_type and rope_type not in ("su", "longrope", "llama3", "mrope", "default") and rope.factor:
+            scaled = (rope.original_max_position_embeddings or longest) * float(rope.factor)
+            if not 1 <= scaled <= MAX_POSITIONS:
+                raise InputError(
+                    source,
+                    f"{prefix}rope_scaling.factor",
+                    f"{rope.factor:g} scales the model to {scaled:g} positions, outside 1 to {MAX_POSITIONS}",
+                )
+            longest = int(scaled)
     return longest
 
 
-def _vision_params(vision: Mapping[str, Any] | None, text_hidden: int) -> int:
+def _vision_params(vision: VisionConfig | None, text_hidden: int) -> int:
     """A ViT tower (attention + MLP per layer, patch embedding) and a two-layer projector."""
-    if not vision:
+    if vision is None or not vision.model_fields_set:
         return 0
-    hidden = int(vision.get("hidden_size", 0))
-    inner = int(vision.get("intermediate_size", 4 * hidden))
-    layers = int(vision.get("num_hidden_layers", 0))
-    patch = int(vision.get("patch_size", 14))
+    hidden = vision.hidden_size or 0
+    inner = vision.intermediate_size or 4 * hidden
+    layers = vision.num_hidden_layers or 0
+    patch = vision.patch_size or 14
     per_layer = 4 * hidden * hidden + 2 * hidden * inner + 9 * hidden + inner
     patch_embed = 3 * patch * patch * hidden
     projector = hidden * text_hidden + text_hidden * text_hidden
     return layers * per_layer + patch_embed + projector
 
 
-def shape_from_config(config: Mapping[str, Any], source: str = "config.json") -> Shape:
-    """The memory-relevant shape of a Hugging Face config.json; InputError naming a missing field."""
-    architectures = config.get("architectures") or []
-    if not architectures:
+def _sliding_layers(text: TextConfig, family: families.Family, layers: int, source: str, prefix: str) -> int:
+    """How many layers attend only within the sliding window, by the family's rule."""
+    if family.sliding == "alternate":
+        return layers // 2
+    if family.sliding == "pattern":
+        return layers - layers // (text.sliding_window_pattern or 6)
+    if text.layer_types:
+        if len(text.layer_types) != layers:
+            raise InputError(
+                source, f"{prefix}layer_types", f"{len(text.layer_types)} entries for {layers} layers"
+            )
+        return sum(t == "sliding_attention" for t in text.layer_types)
+    if family.sliding == "max_window_layers":
+        window_layers = text.max_window_layers if text.max_window_layers is not None else layers
+        return max(0, layers - window_layers)
+    return layers
+
+
+def _moe(text: TextConfig, layers: int, intermediate: int, source: str, prefix: str) -> Moe | None:
+    experts = text.num_local_experts or text.num_experts or text.n_routed_experts
+    if not experts:
+        return None
+    top_k = _require(text, "num_experts_per_tok", source, prefix)
+    if top_k > experts:
+        raise InputError(
+            source, f"{prefix}num_experts_per_tok", f"{top_k} experts per token, of {experts} experts"
+        )
+    expert_inter = text.moe_intermediate_size or intermediate
+    shared = 0
+    if text.n_shared_experts:
+        shared = text.n_shared_experts * expert_inter
+    elif text.shared_expert_intermediate_size:
+        shared = text.shared_expert_intermediate_size
+    dense = (text.first_k_dense_replace or 0) + len(text.mlp_only_layers or [])
+    if dense > layers:
+        raise InputError(source, f"{prefix}first_k_dense_replace", f"{dense} dense layers of {layers} in all")
+    return Moe(
+        experts=experts,
+        top_k=top_k,
+        expert_intermediate=expert_inter,
+        shared_intermediate=shared,
+        moe_layers=layers - dense,
+    )
+
+
+def shape_from_config(config: Mapping[str, Any] | ModelConfig, source: str = "config.json") -> Shape:
+    """The memory-relevant shape of a Hugging Face config.json; InputError naming a wrong or missing field."""
+    top = parse(config, source)
+    if not top.architectures:
         raise InputError(source, "architectures", "missing")
-    architecture = str(architectures[0])
-    if architecture not in ARCHITECTURES:
+    architecture = top.architectures[0]
+    by_architecture = families.for_architecture(architecture)
+    if by_architecture is None:
         raise InputError(
             source, "architectures", f"{architecture!r} is not an architecture tritonfleet can size"
         )
-    text = config.get("text_config") or config
-    prefix = "text_config." if "text_config" in config else ""
-    model_type = str(text.get("model_type", config.get("model_type", "")))
-    text = {**IMPLIED.get(model_type, {}), **text}
-    hidden = _get(text, "hidden_size", source, prefix)
-    layers = _get(text, "num_hidden_layers", source, prefix)
-    heads = _get(text, "num_attention_heads", source, prefix)
-    kv_heads = text.get("num_key_value_heads") or heads
-    head_dim = text.get("head_dim") or hidden // heads
-    vocab = _get(text, "vocab_size", source, prefix)
-    intermediate = text.get("intermediate_size") or text.get("ffn_dim") or 4 * hidden
-    torch_dtype = str(
-        text.get("torch_dtype") or config.get("torch_dtype") or config.get("dtype") or "bfloat16"
-    )
-    max_position = _max_position(text) or _max_position(config)
+    text: TextConfig = top.text_config if top.text_config is not None else top
+    prefix = "text_config." if top.text_config is not None else ""
+    model_type = text.model_type if text.model_type is not None else (top.model_type or "")
+    family = families.for_model_type(model_type)
+    implied = {key: value for key, value in family.implied.items() if not text.given(key)}
+    if implied:
+        text = text.model_copy(update=implied)
+    hidden = _require(text, "hidden_size", source, prefix)
+    layers = _require(text, "num_hidden_layers", source, prefix)
+    heads = _require(text, "num_attention_heads", source, prefix)
+    kv_heads = text.num_key_value_heads or heads
+    if kv_heads > heads:
+        raise InputError(
+            source,
+            f"{prefix}num_key_value_heads",
+            f"{kv_heads} KV heads, more than the {heads} attention heads",
+        )
+    if heads % kv_heads:
+        raise InputError(
+            source,
+            f"{prefix}num_key_value_heads",
+            f"{kv_heads} KV heads do not divide the {heads} attention heads into equal groups",
+        )
+    if text.head_dim is None and hidden < heads:
+        raise InputError(
+            source,
+            f"{prefix}num_attention_heads",
+            f"{heads} heads leave no head dimension of hidden_size {hidden} (and head_dim is not set)",
+        )
+    head_dim = text.head_dim or hidden // heads
+    vocab = _require(text, "vocab_size", source, prefix)
+    intermediate = text.intermediate_size or text.ffn_dim or 4 * hidden
+    torch_dtype = str(text.torch_dtype or top.torch_dtype or top.dtype or "bfloat16")
+    max_position = _max_position(text, source, prefix) or _max_position(top, source, "")
     if max_position is None:
         raise InputError(source, f"{prefix}max_position_embeddings", "missing")
-    tie = text.get("tie_word_embeddings", config.get("tie_word_embeddings", False))
+    tie = text.tie_word_embeddings if text.given("tie_word_embeddings") else top.tie_word_embeddings
 
     mla = None
-    if text.get("kv_lora_rank"):
+    if text.kv_lora_rank:
         mla = Mla(
-            kv_lora_rank=int(text["kv_lora_rank"]),
-            qk_rope_head_dim=_get(text, "qk_rope_head_dim", source, prefix),
-            qk_nope_head_dim=_get(text, "qk_nope_head_dim", source, prefix),
-            v_head_dim=_get(text, "v_head_dim", source, prefix),
-            q_lora_rank=text.get("q_lora_rank"),
+            kv_lora_rank=text.kv_lora_rank,
+            qk_rope_head_dim=_require(text, "qk_rope_head_dim", source, prefix),
+            qk_nope_head_dim=_require(text, "qk_nope_head_dim", source, prefix),
+            v_head_dim=_require(text, "v_head_dim", source, prefix),
+            q_lora_rank=text.q_lora_rank,
         )
+    moe = _moe(text, layers, intermediate, source, prefix)
 
-    moe = None
-    experts = text.get("num_local_experts") or text.get("num_experts") or text.get("n_routed_experts")
-    if experts:
-        expert_inter = text.get("moe_intermediate_size") or intermediate
-        shared = 0
-        if text.get("n_shared_experts"):
-            shared = int(text["n_shared_experts"]) * int(expert_inter)
-        elif text.get("shared_expert_intermediate_size"):
-            shared = int(text["shared_expert_intermediate_size"])
-        dense = int(text.get("first_k_dense_replace", 0))
-        dense += len(text.get("mlp_only_layers") or [])
-        moe = Moe(
-            experts=int(experts),
-            top_k=_get(text, "num_experts_per_tok", source, prefix),
-            expert_intermediate=int(expert_inter),
-            shared_intermediate=shared,
-            moe_layers=layers - dense,
-        )
-
-    sliding_window = text.get("sliding_window")
+    sliding_window = text.sliding_window
     sliding_layers = 0
-    if sliding_window and text.get("use_sliding_window", True):
-        if model_type == "gemma2":
-            sliding_layers = layers // 2  # every other layer
-        elif model_type == "gemma3_text":
-            pattern = int(text.get("sliding_window_pattern", 6))
-            sliding_layers = layers - layers // pattern  # 5 local : 1 global
-        elif text.get("layer_types"):
-            sliding_layers = sum(t == "sliding_attention" for t in text["layer_types"])
-        elif model_type in ("qwen2", "qwen3", "qwen2_moe", "qwen3_moe"):
-            sliding_layers = max(0, layers - int(text.get("max_window_layers", layers)))
-        else:
-            sliding_layers = layers  # Mistral-style: every layer within the window
+    use_sliding_window = text.use_sliding_window if text.given("use_sliding_window") else True
+    if sliding_window and use_sliding_window:
+        sliding_layers = _sliding_layers(text, family, layers, source, prefix)
 
     extra = 0
-    if model_type == "opt":
-        extra += (int(text.get("max_position_embeddings", 2048)) + 2) * hidden  # learned positions
-        projection = text.get("word_embed_proj_dim", hidden)
+    if family.learned_positions:
+        extra += ((text.max_position_embeddings or 2048) + 2) * hidden  # learned positions
+        projection = text.word_embed_proj_dim or hidden
         if projection != hidden:
             extra += 2 * projection * hidden
-    extra += _vision_params(config.get("vision_config"), hidden) if "vision_config" in config else 0
-    qk_norm = 2 * int(head_dim) if model_type in ("qwen3", "qwen3_moe", "gemma3_text") else 0
-    qkv_bias = bool(text.get("attention_bias")) or model_type in ("qwen2", "qwen2_moe", "phi", "opt")
+    extra += _vision_params(top.vision_config, hidden)
+    qk_norm = 2 * head_dim if family.qk_norm else 0
+    qkv_bias = bool(text.attention_bias) or family.qkv_bias
     return Shape(
         architecture=architecture,
         model_type=model_type,
-        hidden=int(hidden),
-        layers=int(layers),
-        heads=int(heads),
-        kv_heads=int(kv_heads),
-        head_dim=int(head_dim),
-        vocab=int(vocab),
-        intermediate=int(intermediate),
+        hidden=hidden,
+        layers=layers,
+        heads=heads,
+        kv_heads=kv_heads,
+        head_dim=head_dim,
+        vocab=vocab,
+        intermediate=intermediate,
         tie_embeddings=bool(tie),
-        gated_mlp=ARCHITECTURES[architecture],
+        gated_mlp=by_architecture.gated_mlp,
         qkv_bias=qkv_bias,
         torch_dtype=torch_dtype,
-        max_position=int(max_position),
-        sliding_window=int(sliding_window) if sliding_layers else None,
+        max_position=max_position,
+        sliding_window=sliding_window if sliding_layers else None,
         sliding_layers=sliding_layers,
         mla=mla,
         moe=moe,
-        quantization=_quantization(config, source),
+        quantization=_quantization(top.quantization_config, source),
         extra_params=extra,
         extra_norm_params_per_layer=qk_norm,
     )
@@ -408,9 +495,10 @@ def _attention_params(shape: Shape) -> tuple[int, int]:
         kv_b = m.kv_lora_rank * heads * (m.qk_nope_head_dim + m.v_head_dim)
         out = heads * m.v_head_dim * h
         return q + kv_b + out, kv_a
+    family = families.for_model_type(shape.model_type)
     q_bias, kv_bias = (heads * hd, 2 * kv * hd) if shape.qkv_bias else (0, 0)
-    out_bias = h if shape.model_type in ("phi", "opt", "gpt_oss") else 0
-    sinks = heads if shape.model_type == "gpt_oss" else 0  # one learned attention sink per head
+    out_bias = h if family.out_bias else 0
+    sinks = heads if family.attention_sinks else 0  # one learned attention sink per head
     q_and_out = 2 * h * heads * hd + q_bias + out_bias + sinks
     return q_and_out, 2 * h * kv * hd + kv_bias
 
@@ -422,12 +510,9 @@ def _mlp_params(shape: Shape, inner: int) -> int:
 
 
 def layer_params(shape: Shape) -> list[LayerParams]:
+    family = families.for_model_type(shape.model_type)
     attention, kv_projection = _attention_params(shape)
-    norms = 2 * shape.hidden + shape.extra_norm_params_per_layer
-    if shape.model_type in ("gemma2", "gemma3_text"):
-        norms += 2 * shape.hidden  # pre- and post-feedforward norms as well
-    if shape.model_type in ("phi", "opt"):
-        norms = 4 * shape.hidden if shape.model_type == "opt" else 2 * shape.hidden
+    norms = family.layer_norm_vectors * shape.hidden + shape.extra_norm_params_per_layer
     layers = []
     for index in range(shape.layers):
         moe = shape.moe
@@ -436,8 +521,8 @@ def layer_params(shape: Shape) -> list[LayerParams]:
         if is_moe and moe is not None:
             experts = moe.experts * _mlp_params(shape, moe.expert_intermediate)
             mlp = _mlp_params(shape, moe.shared_intermediate) if moe.shared_intermediate else 0
-            router = shape.hidden * moe.experts + (shape.hidden if shape.model_type == "qwen2_moe" else 0)
-            if shape.model_type == "gpt_oss":
+            router = shape.hidden * moe.experts + (shape.hidden if family.shared_expert_gate else 0)
+            if family.expert_biases:
                 # Router bias, and each expert's gate_up and down biases (kept in the dtype).
                 router += moe.experts * (1 + 2 * moe.expert_intermediate + shape.hidden)
         else:
@@ -450,8 +535,9 @@ def parameter_count(shape: Shape) -> int:
     """All parameters: embeddings, every layer (all experts), final norm, an untied lm_head, extras."""
     embed = shape.vocab * shape.hidden
     head = 0 if shape.tie_embeddings else embed
-    final_norm = shape.hidden * (2 if shape.model_type in ("phi", "opt") else 1)
-    lm_bias = shape.vocab if shape.model_type == "phi" else 0
+    family = families.for_model_type(shape.model_type)
+    final_norm = shape.hidden * family.final_norm_vectors
+    lm_bias = shape.vocab if family.lm_head_bias else 0
     body = sum(p.attention + p.kv_projection + p.mlp + p.experts + p.replicated for p in layer_params(shape))
     return embed + head + final_norm + lm_bias + body + shape.extra_params
 
@@ -559,7 +645,7 @@ def kv_bytes_per_token(shape: Shape, tp: int, pp: int, kv_bytes: int) -> KvPerTo
 class Settings:
     """The engine arguments memory depends on; None takes the pinned vLLM's default."""
 
-    gpu_total_bytes: int
+    gpu_total_bytes: float  # what CUDA reports; a whole number of bytes, or GiB x GiB from a flag
     gpu_memory_utilization: float = DEFAULT_GPU_MEMORY_UTILIZATION
     tensor_parallel_size: int = 1
     pipeline_parallel_size: int = 1
@@ -616,21 +702,109 @@ class Estimate:
 _GIB_KEYS = ("requested", "weights", "non_torch", "activation", "cuda_graph", "kv_cache", "outside_budget")
 
 
-def _check(shape: Shape, settings: Settings, source: str) -> int:
-    """The max_model_len to use; InputError for settings vLLM would refuse."""
+@dataclass(frozen=True)
+class Origin:
+    """Where a setting came from, for the error that names it: a command-line flag, or a file's key."""
+
+    source: str
+    field: str | None = None
+
+
+# The memory command's flags, which name each setting unless the caller says where it came from.
+CLI_ORIGINS: Mapping[str, Origin] = MappingProxyType(
+    {
+        "gpu_total_bytes": Origin("--gpu-total-gib"),
+        "gpu_memory_utilization": Origin("--gpu-memory-utilization"),
+        "tensor_parallel_size": Origin("--tensor-parallel-size"),
+        "pipeline_parallel_size": Origin("--pipeline-parallel-size"),
+        "dtype": Origin("--dtype"),
+        "kv_cache_dtype": Origin("--kv-cache-dtype"),
+        "max_model_len": Origin("--max-model-len"),
+        "max_num_seqs": Origin("--max-num-seqs"),
+        "max_num_batched_tokens": Origin("--max-num-batched-tokens"),
+        "enable_chunked_prefill": Origin("--no-chunked-prefill"),
+        "enforce_eager": Origin("--enforce-eager"),
+        "sampler": Origin("--sampler"),
+        "compute_capability": Origin("--compute-capability"),
+    }
+)
+# The Settings that are vLLM engine arguments of the same name (a model.json's keys).
+ENGINE_ARG_SETTINGS = (
+    "tensor_parallel_size",
+    "pipeline_parallel_size",
+    "dtype",
+    "kv_cache_dtype",
+    "max_model_len",
+    "max_num_seqs",
+    "max_num_batched_tokens",
+    "enable_chunked_prefill",
+    "enforce_eager",
+)
+
+
+def engine_args_origins(source: str | Path) -> dict[str, Origin]:
+    """Origins for Settings read from an engine-arguments file: `model.json: max_model_len`, ..."""
+    return {name: Origin(str(source), name) for name in ENGINE_ARG_SETTINGS}
+
+
+# A GPU larger than this is a unit mistake, not a GPU: 16 TiB, a hundred times today's largest.
+MAX_GPU_TOTAL_BYTES = 16 << 40
+SERVED_DTYPES = ("auto", *DTYPE_BYTES)
+MAX_PARALLEL = 1024  # GPUs in one tensor- or pipeline-parallel group
+MAX_SEQUENCES = 1 << 24  # max_num_seqs
+MAX_BATCHED_TOKENS = 1 << 32  # max_num_batched_tokens
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _is_whole(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _number(value: float) -> str:
+    """A number for an error message, `:g` style; a whole number too large for a float, shortened."""
+    return f"{value:g}" if isinstance(value, float) or abs(value) < 1 << 64 else show(value)
+
+
+def _gib(total: float, unit: str = "") -> str:
+    """A size in GiB for an error message (`unit` after it); one too large for a float, in bytes."""
+    if isinstance(total, float) or abs(total) < 1 << 1000:
+        return f"{total / GiB:g}{unit}"
+    return f"{show(total)} bytes"
+
+
+def _check(shape: Shape, settings: Settings, source: str, origins: Mapping[str, Origin] | None = None) -> int:
+    """The max_model_len to use; InputError for settings vLLM would refuse, named where they came from."""
+
+    def bad(name: str, message: str) -> InputError:
+        origin = (origins or {}).get(name) or CLI_ORIGINS[name]
+        return InputError(origin.source, origin.field, message)
+
+    utilization = settings.gpu_memory_utilization
+    if not _is_number(utilization):
+        raise bad("gpu_memory_utilization", f"{show(utilization)} is not a number")
+    if not 0 < utilization <= 1:  # NaN included
+        raise bad("gpu_memory_utilization", f"{_number(utilization)} is outside (0, 1]")
+    total = settings.gpu_total_bytes
+    if not _is_number(total):
+        raise bad("gpu_total_bytes", f"{show(total)} is not a size")
+    if not total > 0:  # NaN included
+        raise bad("gpu_total_bytes", f"{_gib(total)} is not a positive size")
+    if not total <= MAX_GPU_TOTAL_BYTES:
+        raise bad(
+            "gpu_total_bytes",
+            f"{_gib(total, ' GiB')} is more than {MAX_GPU_TOTAL_BYTES // GiB} GiB, the most one GPU has",
+        )
+    for name, most in (("tensor_parallel_size", MAX_PARALLEL), ("pipeline_parallel_size", MAX_PARALLEL),
+                       ("max_num_seqs", MAX_SEQUENCES)):  # fmt: skip
+        value = getattr(settings, name)
+        if not _is_whole(value) or value < 1:
+            raise bad(name, f"{show(value)} is not a positive whole number")
+        if value > most:
+            raise bad(name, f"{show(value)} is more than {most}, the most tritonfleet sizes")
     tp, pp = settings.tensor_parallel_size, settings.pipeline_parallel_size
-    if not 0 < settings.gpu_memory_utilization <= 1:
-        raise InputError(
-            "--gpu-memory-utilization", None, f"{settings.gpu_memory_utilization:g} is outside (0, 1]"
-        )
-    if settings.gpu_total_bytes <= 0:
-        raise InputError(
-            "--gpu-total-gib", None, f"{settings.gpu_total_bytes / GiB:g} is not a positive size"
-        )
-    for flag, value in (("--tensor-parallel-size", tp), ("--pipeline-parallel-size", pp),
-                        ("--max-num-seqs", settings.max_num_seqs)):  # fmt: skip
-        if value < 1:
-            raise InputError(flag, None, f"{value} is not a positive whole number")
     if shape.heads % tp:
         raise InputError(
             source,
@@ -643,25 +817,44 @@ def _check(shape: Shape, settings: Settings, source: str) -> int:
             "num_key_value_heads",
             f"{shape.kv_heads} KV heads and tensor_parallel_size {tp} do not divide",
         )
-    if not 7.0 <= settings.compute_capability < 20:
-        raise InputError(
-            "--compute-capability",
-            None,
-            f"{settings.compute_capability:g} is not a CUDA GPU generation vLLM runs on (7.0 or newer)",
+    capability = settings.compute_capability
+    if not _is_number(capability):
+        raise bad("compute_capability", f"{show(capability)} is not a number")
+    if not 7.0 <= capability < 20:
+        raise bad(
+            "compute_capability",
+            f"{_number(capability)} is not a CUDA GPU generation vLLM runs on (7.0 or newer)",
         )
     if pp > shape.layers:
-        raise InputError("--pipeline-parallel-size", None, f"{pp} stages for {shape.layers} layers")
+        raise bad("pipeline_parallel_size", f"{pp} stages for {shape.layers} layers")
     length = settings.max_model_len if settings.max_model_len is not None else shape.max_position
+    if not _is_whole(length):
+        raise bad("max_model_len", f"{show(length)} is not a whole number of tokens")
     if length <= 0:
-        raise InputError("--max-model-len", None, f"{length} is not a positive number of tokens")
+        raise bad("max_model_len", f"{show(length)} is not a positive number of tokens")
     if length > shape.max_position:
-        raise InputError(
-            "--max-model-len", None, f"{length} exceeds the model's maximum of {shape.max_position} tokens"
+        raise bad(
+            "max_model_len", f"{show(length)} exceeds the model's maximum of {shape.max_position} tokens"
         )
-    if settings.max_num_batched_tokens is not None and settings.max_num_batched_tokens <= 0:
-        raise InputError(
-            "--max-num-batched-tokens", None, f"{settings.max_num_batched_tokens} is not positive"
+    batched = settings.max_num_batched_tokens
+    if batched is not None and not _is_whole(batched):
+        raise bad("max_num_batched_tokens", f"{show(batched)} is not a whole number of tokens")
+    if batched is not None and batched <= 0:
+        raise bad("max_num_batched_tokens", f"{show(batched)} is not positive")
+    if batched is not None and batched > MAX_BATCHED_TOKENS:
+        raise bad(
+            "max_num_batched_tokens",
+            f"{show(batched)} is more than {MAX_BATCHED_TOKENS}, the most tritonfleet sizes",
         )
+    if settings.dtype not in SERVED_DTYPES:
+        raise bad("dtype", f"{show(settings.dtype)} is not a dtype vLLM serves ({', '.join(SERVED_DTYPES)})")
+    if settings.kv_cache_dtype not in ("auto", "fp8"):
+        raise bad("kv_cache_dtype", f"{show(settings.kv_cache_dtype)} is not auto or fp8")
+    if settings.sampler not in tuple(SAMPLER_LOGITS_COPIES):
+        raise bad("sampler", f"{show(settings.sampler)} is not {' or '.join(SAMPLER_LOGITS_COPIES)}")
+    for name in ("enable_chunked_prefill", "enforce_eager"):
+        if not isinstance(getattr(settings, name), bool):
+            raise bad(name, f"{show(getattr(settings, name))} is not true or false")
     return length
 
 
@@ -695,8 +888,16 @@ def _cuda_graph_bytes(shape: Shape, settings: Settings) -> int:
     return int(per_graph * len(sizes))
 
 
-def estimate(shape: Shape, settings: Settings, source: str = "config.json") -> Estimate:
-    max_model_len = _check(shape, settings, source)
+def estimate(
+    shape: Shape,
+    settings: Settings,
+    source: str = "config.json",
+    origins: Mapping[str, Origin] | None = None,
+) -> Estimate:
+    """The memory of one vLLM instance per GPU. InputError for settings vLLM would refuse: a setting is
+    named by `origins` (Settings field -> where it came from, e.g. engine_args_origins(model.json)), else
+    by the memory command's flag (CLI_ORIGINS); the model's own limits are named in `source`."""
+    max_model_len = _check(shape, settings, source, origins)
     tp, pp = settings.tensor_parallel_size, settings.pipeline_parallel_size
     dtype_bytes = DTYPE_BYTES[model_dtype(shape, settings.dtype)]
     kv_bytes = 1 if settings.kv_cache_dtype == "fp8" else dtype_bytes

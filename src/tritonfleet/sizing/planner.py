@@ -40,7 +40,12 @@ class Request:
     shape: memory.Shape
     settings: memory.Settings  # gpu_total_bytes and gpu_memory_utilization are the planner's to set
     target: Target
-    source: str  # where to point errors at
+    source: str  # the model.json its settings came from: errors about them name it
+    config_source: str = ""  # the hf-config.json its shape came from: errors about the model name it
+
+    def estimate(self, settings: memory.Settings) -> memory.Estimate:
+        origins = memory.engine_args_origins(self.source)
+        return memory.estimate(self.shape, settings, self.config_source or self.source, origins)
 
 
 @dataclass(frozen=True)
@@ -118,7 +123,7 @@ def settings_from_engine_args(
 def _needed_bytes(request: Request, total: int, margin: float) -> int:
     """Budget bytes on the busiest GPU for the non-KV parts plus the target's KV cache, with margin."""
     whole = replace(request.settings, gpu_total_bytes=total, gpu_memory_utilization=1.0)
-    probe = memory.estimate(request.shape, whole, request.source)
+    probe = request.estimate(whole)
     non_kv = probe.weights + probe.non_torch + probe.activation + probe.cuda_graph
     target = request.target
     if target.tokens is not None:
@@ -194,9 +199,8 @@ def requests_for(
             )
         source = str(model.engine_file)
         settings = settings_from_engine_args(model.engine_args, gpu_total, compute_capability, source)
-        requests.append(
-            Request(model.name, shape, settings, targets.get(model.name, Target()), str(model.engine_file))
-        )
+        target = targets.get(model.name, Target())
+        requests.append(Request(model.name, shape, settings, target, source, str(config_file)))
     return requests
 
 
@@ -264,10 +268,8 @@ def plan_host(
             needs[request.name], min(UTILIZATION_CAP, math.floor((needs[request.name] + extra) * 1000) / 1000)
         )
         total = min(gpu_totals[g] for g in placed[request.name])
-        e = memory.estimate(
-            request.shape,
-            replace(request.settings, gpu_total_bytes=total, gpu_memory_utilization=utilization),
-            request.source,
+        e = request.estimate(
+            replace(request.settings, gpu_total_bytes=total, gpu_memory_utilization=utilization)
         )
         plans.append(ModelPlan(request.name, placed[request.name], utilization, needs[request.name], e, 0))
     used_by = {
