@@ -163,3 +163,34 @@ def test_plan_checks_engine_arguments_too(cli, repo, facts):
     result = cli("plan", repo, "--host-facts", facts)
     assert result.code == 2
     assert f"{engine_file}: max_model_lenn: unknown engine argument for vllm" in result.err
+
+
+def test_a_max_model_len_beyond_the_model_names_model_json_not_the_flag(cli, repo, facts, tmp_path):
+    engine_file = edit(repo, max_model_len=262144)
+    for result in (
+        cli("plan", repo, "--host-facts", facts),
+        cli("render", repo, tmp_path / "o", "--host-facts", facts),
+    ):
+        assert result.code == 2
+        assert result.err.strip().endswith(
+            f"{engine_file}: max_model_len: 262144 exceeds the model's maximum of 131072 tokens"
+        ), result.err
+        assert "--max-model-len" not in result.err
+
+
+def test_heads_that_tensor_parallelism_cannot_split_name_the_model_config(cli, repo, tmp_path):
+    result = cli("facts", "--query-csv", H100 / "smi-query.csv", "--format", "json")
+    facts = json.loads(result.out)
+    facts["gpus"] = [
+        {**facts["gpus"][0], "index": i, "uuid": f"GPU-{i}", "pci_bus_id": None} for i in range(3)
+    ]
+    path = tmp_path / "h100x3.json"
+    path.write_text(json.dumps(facts))
+    edit(repo, tensor_parallel_size=3)
+    planned = cli("plan", repo, "--host-facts", path)
+    assert planned.code == 2
+    hf_config = repo / EIGHT_B / "hf-config.json"
+    assert (
+        f"{hf_config}: num_attention_heads: 32 attention heads do not divide by tensor_parallel_size 3"
+        in planned.err
+    )

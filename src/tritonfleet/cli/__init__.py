@@ -95,13 +95,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser(_chosen(argv))
     args = parser.parse_args(argv)
     module = _module(args.command)
+    # Errors name the command as its usage line does: `tritonfleet memory estimate`.
+    label = " ".join(filter(None, (args.command, getattr(args, "memory_command", None))))
     try:
         module.validate(args)
         code = int(module.run(args))
         sys.stdout.flush()
         return code
     except InputError as exc:
-        print(f"tritonfleet {args.command}: error: {exc.line()}", file=sys.stderr)
+        print(f"tritonfleet {label}: error: {exc.line()}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except BrokenPipeError:
         _quiet_stdout()
@@ -109,7 +111,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as exc:
         # Writing to stdout or a file failed (ENOSPC, EROFS, EIO): one line, never a traceback.
         where = exc.filename or "stdout"
-        print(f"tritonfleet {args.command}: error: {where}: {exc.strerror or exc}", file=sys.stderr)
+        print(f"tritonfleet {label}: error: {where}: {exc.strerror or exc}", file=sys.stderr)
         if exc.filename is None:
             _quiet_stdout()
         return EXIT_BAD_INPUT

@@ -5,7 +5,7 @@ ports are the given defaults or, failing those, Triton's own layout: HTTP port +
 Inventories are read as the JSON of `ansible-inventory --list`; tritonfleet never imports Ansible.
 
 Parsing is strict and done here, not by urllib (which drops tabs and newlines, reads port 0 as "no
-port", takes `+8000` and non-ASCII digits, and keeps the last of a repeated query key): whatever is
+port", takes `+80` and non-ASCII digits, and keeps the last of a repeated query key): whatever is
 not a host name, an IP address or a TCP port in 1-65535 is refused with an InputError naming the part
 that is wrong. Only plain http:// is taken (the gate speaks plain HTTP and gRPC to Triton), and no
 user info: the admin key comes from $TRITONFLEET_ADMIN_KEY, and a refused target never echoes it.
@@ -96,7 +96,7 @@ class PortDefaults:
         for kind in ("http", "grpc", "metrics"):
             value = getattr(self, kind)
             if value is not None:
-                # Stored as the int it names ("8000" from a caller becomes 8000): ports are added to.
+                # Stored as the int it names ("80" from a caller becomes 80): ports are added to.
                 object.__setattr__(self, kind, _port(value, f"--{kind}-port", None))
 
 
