@@ -621,6 +621,9 @@ class KvPerToken:
 
     full: int
     sliding: int
+    per_layer: int = 0  # one layer's bytes per token (every layer has the same page in vLLM)
+    full_layers: int = 0
+    sliding_layers: int = 0
 
     @property
     def total(self) -> int:
@@ -635,7 +638,49 @@ def kv_bytes_per_token(shape: Shape, tp: int, pp: int, kv_bytes: int) -> KvPerTo
         per_layer = 2 * max(1, shape.kv_heads // tp) * shape.head_dim * kv_bytes
     layers = max(_pipeline_stages(shape.layers, pp))
     sliding = round(shape.sliding_layers * layers / shape.layers)
-    return KvPerToken(full=(layers - sliding) * per_layer, sliding=sliding * per_layer)
+    full = layers - sliding
+    return KvPerToken(full * per_layer, sliding * per_layer, per_layer, full, sliding)
+
+
+@dataclass(frozen=True)
+class KvLayout:
+    """How the pinned vLLM lays the KV cache out and counts what a request needs, in blocks.
+
+    vllm/v1/core/kv_cache_utils.py: layers of each attention kind are put in groups of `group_size`
+    (the smaller kind's layer count, or the larger's when it is under 1.5 times that), a kind short of a
+    whole group is padded; the pool has one block per group slot, `kv_cache // page // group_size`
+    blocks of `page` (16 tokens x one layer's bytes). A request needs ceil(L / 16) blocks in each full
+    group and, in each sliding group, ceil(min(window - 1 + max_num_batched_tokens, L) / 16) + 1
+    (kv_cache_interface.py SlidingWindowSpec: chunked prefill keeps the window plus a chunk).
+    """
+
+    group_size: int
+    full_groups: int
+    sliding_groups: int
+    page_bytes: int
+
+    @property
+    def block_bytes(self) -> int:
+        """What one block of the pool takes: a page for every layer slot of a group."""
+        return self.page_bytes * self.group_size
+
+    def blocks_per_request(self, max_model_len: int, window: int | None, batched: int) -> int:
+        full = self.full_groups * math.ceil(max_model_len / BLOCK_SIZE)
+        if not self.sliding_groups:
+            return full
+        held = min((window or 0) - 1 + batched, max_model_len)
+        return full + self.sliding_groups * (math.ceil(held / BLOCK_SIZE) + 1)
+
+
+def kv_layout(per_token: KvPerToken) -> KvLayout:
+    full, sliding = per_token.full_layers, per_token.sliding_layers
+    if not full or not sliding:
+        group, full_groups, sliding_groups = full + sliding, int(full > 0), int(sliding > 0)
+    else:
+        low, high = min(full, sliding), max(full, sliding)
+        group = high if high < low * 1.5 else low
+        full_groups, sliding_groups = math.ceil(full / group), math.ceil(sliding / group)
+    return KvLayout(group, full_groups, sliding_groups, per_token.per_layer * BLOCK_SIZE)
 
 
 # --- the estimate ----------------------------------------------------------------------------
@@ -917,14 +962,14 @@ def estimate(
     kv_cache = max(0, requested - weights - non_torch - activation - cuda_graph)
 
     per_token = kv_bytes_per_token(shape, tp, pp, kv_bytes)
-    block_bytes = per_token.total * BLOCK_SIZE
-    blocks = kv_cache // block_bytes if block_bytes else 0
-    window = min(max_model_len, (shape.sliding_window or 0) + BLOCK_SIZE)
-    per_request = per_token.full * max_model_len + per_token.sliding * window
-    concurrency = (blocks * block_bytes) / per_request if per_request else 0.0
-    # vLLM logs "GPU KV cache size" as max concurrency x max_model_len (kv_cache_utils.py), which is
-    # blocks x block size when every layer attends in full and less for sliding-window layers.
-    tokens = blocks * block_bytes * max_model_len // per_request if per_request else 0
+    layout = kv_layout(per_token)
+    blocks = kv_cache // layout.page_bytes // layout.group_size if layout.page_bytes else 0
+    request_blocks = layout.blocks_per_request(max_model_len, shape.sliding_window, batched)
+    per_request = request_blocks * layout.block_bytes
+    concurrency = blocks / request_blocks if request_blocks else 0.0
+    # vLLM logs "GPU KV cache size" as int(max concurrency x max_model_len) (get_kv_cache_capacity),
+    # which is blocks x 16 when every layer attends in full, and less with sliding-window groups.
+    tokens = int(concurrency * max_model_len)
     if kv_cache == 0:
         notes.append("no memory is left for the KV cache: vLLM fails at start")
     outside = CUDA_CONTEXT_BYTES + (NCCL_BYTES if ranks > 1 else 0)
