@@ -216,3 +216,21 @@ def test_stdout_on_a_full_device_is_one_line_not_a_traceback():
     assert done.returncode == 2
     assert done.stderr.count("\n") == 1, done.stderr
     assert "No space left on device" in done.stderr
+
+
+def test_the_test_model_on_a_full_file_system_is_one_line_and_leaves_nothing(cli, small_tmpfs: Path):
+    result = cli("testmodel", small_tmpfs / "tiny")
+    assert result.code == 2
+    assert result.err.strip() == (
+        f"tritonfleet testmodel: error: {small_tmpfs / 'tiny'}: cannot write the test model: "
+        "Error while serializing: I/O error: No space left on device (os error 28)"
+    )
+    assert list(small_tmpfs.iterdir()) == []
+
+
+def test_the_test_model_on_a_read_only_file_system_is_one_line(cli, read_only: Path):
+    result = cli("testmodel", read_only / "tiny")
+    assert result.code == 2
+    assert result.err.strip().endswith(
+        f"{read_only / 'tiny'}: cannot write the test model: Read-only file system"
+    )

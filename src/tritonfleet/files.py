@@ -22,7 +22,7 @@ def describe_os_error(exc: OSError) -> str:
     """A short reason for an OSError, without Python's `[Errno N]` prefix or the repeated path."""
     if exc.errno == errno.ELOOP:
         return "symlink loop"
-    return exc.strerror or type(exc).__name__
+    return exc.strerror or str(exc) or type(exc).__name__
 
 
 def read_text(path: Path | str, what: str = "file") -> str:

@@ -20,11 +20,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from safetensors import safe_open
+from safetensors import SafetensorError, safe_open
 from safetensors.numpy import save_file
 from tokenizers import AddedToken, Tokenizer, decoders, models, pre_tokenizers, processors, trainers
 
 from tritonfleet.errors import InputError
+from tritonfleet.files import describe_os_error
 
 # --- the model's shape -------------------------------------------------------------------------
 
@@ -310,7 +311,10 @@ def generate(dest: Path, seed: int = 0) -> Path:
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise InputError(dest, "seed", f"must be a non-negative integer, got {seed!r}")
     _check_dest(dest)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent))
+    try:
+        tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent))
+    except OSError as exc:
+        raise InputError(dest, None, f"cannot write the test model: {describe_os_error(exc)}") from exc
     try:
         _write_json(tmp / "config.json", model_config())
         _write_json(tmp / "generation_config.json", generation_config())
@@ -325,6 +329,10 @@ def generate(dest: Path, seed: int = 0) -> Path:
         _check_dest(dest)  # again: something may have appeared while we wrote
         # rename(2) replaces an empty directory atomically.
         tmp.replace(dest)
+    except (OSError, SafetensorError) as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        reason = describe_os_error(exc) if isinstance(exc, OSError) else str(exc)
+        raise InputError(dest, None, f"cannot write the test model: {reason}") from exc
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
