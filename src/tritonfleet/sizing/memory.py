@@ -65,9 +65,13 @@ VOCAB_PADDING = 64  # VocabParallelEmbedding pads the vocabulary to a multiple o
 MAX_CUDAGRAPH_CAPTURE_SIZE = 512
 
 # Constants fitted to real startup logs (tests/fixtures/memory-logs; `make bench-memory` prints the fit).
-# Non-torch memory that grows after vLLM's snapshot: 0.13-0.14 GiB at TP 1 and 0.54-0.55 GiB at TP 2
-# in the logs (cuBLAS and attention workspaces; custom all-reduce buffers with TP > 1).
-NON_TORCH_BYTES = 140 * MiB
+# Non-torch memory that grows after vLLM's snapshot (cuBLAS and attention workspaces; custom all-reduce
+# buffers with TP > 1). The pinned release profiles the CUDA graphs inside that window, so what capture
+# leaves behind counts too: 0.22-0.24 GiB at TP 1 in all 8 start-ups on an H200
+# (tests/fixtures/gpu-startups/h200-vllm-0.24.0), against 0.13-0.14 GiB in the logs of 0.11-0.19
+# (tests/fixtures/memory-logs), whose figure calibration.py uses for releases before 0.20. The extra
+# at TP 2, 0.41 GiB in the 0.11-0.19 logs (0.54-0.55 in all), is not yet measured on the pinned release.
+NON_TORCH_BYTES = 245 * MiB
 NON_TORCH_TP_BYTES = 420 * MiB
 # Created before vLLM's snapshot, so outside its budget, but a co-tenant on the GPU still has to fit them.
 # The CUDA context with vLLM's start-up allocations: 0.61 GiB in use before the snapshot on an H100 at
