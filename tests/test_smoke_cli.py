@@ -7,6 +7,7 @@ from __future__ import annotations
 import errno
 import os
 import socket
+import stat
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from tritonfleet import files
+from tritonfleet.errors import InputError
 from tritonfleet.gates import runner
 
 
@@ -326,3 +328,21 @@ def test_bad_inventory_hosts(cli, tmp_path: Path, no_host_contacted: None, text:
     inventory.write_text(text)
     result = cli("smoke", "--inventory", inventory, "--group", group, "--http-port", "8000")
     refused(result, f"{inventory}: {line}")
+
+
+def test_a_report_to_a_device_writes_into_it_and_leaves_the_device_in_place(tmp_path: Path):
+    write_atomic = files.write_atomic
+    fifo = tmp_path / "reports.fifo"
+    os.mkfifo(fifo)
+    reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        write_atomic(fifo, "{}\n", "the --json report")
+        assert os.read(reader, 100) == b"{}\n"
+    finally:
+        os.close(reader)
+    assert stat.S_ISFIFO(fifo.stat().st_mode)  # still the pipe, not a file renamed over it
+    with pytest.raises(InputError, match=r"^/dev/full: cannot write the --json report: No space left"):
+        write_atomic(Path("/dev/full"), "{}\n", "the --json report")
+    assert stat.S_ISCHR(Path("/dev/full").stat().st_mode)
+    write_atomic(Path("/dev/null"), "{}\n", "the --json report")
+    assert stat.S_ISCHR(Path("/dev/null").stat().st_mode)

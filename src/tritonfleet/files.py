@@ -25,11 +25,22 @@ def describe_os_error(exc: OSError) -> str:
     return exc.strerror or str(exc) or type(exc).__name__
 
 
-def read_text(path: Path | str, what: str = "file") -> str:
+# No operator file tritonfleet reads comes near this (nvidia-smi -q -x of 8 GPUs is 1 MiB); a larger
+# one is a mistake, such as /dev/zero, and must not be read into memory.
+MAX_READ_BYTES = 64 << 20
+
+
+def read_text(path: Path | str, what: str = "file", max_bytes: int = MAX_READ_BYTES) -> str:
     """The text of an operator's file; InputError naming it when it cannot be read as UTF-8."""
     path = Path(path)
     try:
-        return path.read_text(encoding="utf-8-sig")
+        with path.open("rb") as stream:
+            data = stream.read(max_bytes + 1)
+        if len(data) > max_bytes:
+            raise InputError(
+                path, None, f"{what} is larger than {max_bytes >> 20} MiB; is it the right file?"
+            )
+        return data.decode("utf-8-sig")
     except FileNotFoundError as exc:
         dangling = path.is_symlink()
         raise InputError(
@@ -58,6 +69,15 @@ def write_atomic(path: Path | str, text: str, what: str = "file") -> None:
         raise InputError(path, None, f"cannot write {what}: {parent} is not a directory")
     if path.is_dir():
         raise InputError(path, None, f"cannot write {what}: it is a directory")
+    if path.exists() and not path.is_file():
+        # A device or a pipe (/dev/null, /dev/stdout, a FIFO): write into it. A rename would replace
+        # the device node itself with a regular file.
+        try:
+            with path.open("w", encoding="utf-8") as out:
+                out.write(text)
+        except OSError as exc:
+            raise InputError(path, None, f"cannot write {what}: {describe_os_error(exc)}") from exc
+        return
     temporary: str | None = None
     try:
         parent.mkdir(parents=True, exist_ok=True)

@@ -13,7 +13,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def validate(args: argparse.Namespace) -> None:
-    pass
+    from tritonfleet.files import check_writable_destination
+
+    # Before the downloads (hundreds of MB), not after them.
+    check_writable_destination(args.out_dir / "engine-args.json", "engine-argument lists")
 
 
 def run(args: argparse.Namespace) -> int:

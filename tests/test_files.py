@@ -1,0 +1,66 @@
+"""files.py: every operator file is read and written one way, and every failure is one InputError line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tritonfleet import files
+from tritonfleet.errors import InputError
+
+
+def test_read_text_strips_a_bom_and_reads_utf8(tmp_path: Path):
+    path = tmp_path / "a.csv"
+    path.write_bytes(b"\xef\xbb\xbfindex, name\n0, H\xc3\xa9\n")
+    assert files.read_text(path) == "index, name\n0, Hé\n"
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda p: None, r"host facts not found$"),
+        (lambda p: p.symlink_to(p.parent / "gone"), r"host facts not found \(dangling symlink\)$"),
+        (lambda p: p.symlink_to(p), r"cannot read host facts: symlink loop$"),
+        (lambda p: p.mkdir(), r"host facts expected, found a directory$"),
+        (lambda p: p.write_bytes(b"\xff\xfe{}"), r"host facts is not UTF-8 text \(byte 0\)$"),
+    ],
+    ids=["missing", "dangling", "loop", "directory", "not-utf8"],
+)
+def test_read_text_failures_are_one_line_naming_the_file(tmp_path: Path, make, message: str):
+    path = tmp_path / "facts.json"
+    make(path)
+    with pytest.raises(InputError, match=message) as caught:
+        files.read_text(path, "host facts")
+    assert caught.value.source == str(path)
+    assert "\n" not in caught.value.line()
+
+
+def test_an_endless_file_is_refused_not_read_into_memory():
+    with pytest.raises(InputError, match=r"^/dev/zero: nvidia-smi XML is larger than 64 MiB"):
+        files.read_text("/dev/zero", "nvidia-smi XML")
+
+
+def test_the_cli_refuses_dev_zero_as_nvidia_smi_output(cli):
+    result = cli("facts", "--xml", "/dev/zero")
+    assert result.code == 2
+    assert result.err.count("\n") == 1
+    assert "larger than 64 MiB" in result.err
+
+
+def test_write_atomic_replaces_a_file_whole_and_leaves_no_temporary(tmp_path: Path):
+    path = tmp_path / "report.json"
+    path.write_text("old")
+    files.write_atomic(path, "new\n")
+    assert path.read_text() == "new\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["report.json"]
+
+
+def test_engine_args_checks_its_folder_before_downloading(cli, tmp_path: Path):
+    not_a_folder = tmp_path / "file"
+    not_a_folder.write_text("x")
+    result = cli("engine-args", "--out-dir", not_a_folder)
+    assert result.code == 2
+    assert result.err.strip().endswith(
+        f"cannot write engine-argument lists: {not_a_folder} is not a directory"
+    )
