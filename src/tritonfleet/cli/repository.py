@@ -72,11 +72,7 @@ def models_json(models: list[Any]) -> list[dict[str, object]]:
 
 
 def report(fmt: str, models: list[Any], where: Path, verb: str, spec: Any, notes: list[str]) -> None:
-    from rich.markup import escape
-    from rich.table import Table
-
     from tritonfleet.cli.common import print_json
-    from tritonfleet.console import console
 
     engine = f"{spec.distribution} {spec.version}"
     if fmt == "json":
@@ -84,6 +80,11 @@ def report(fmt: str, models: list[Any], where: Path, verb: str, spec: Any, notes
             {"repository": str(where), "engine": engine, "models": models_json(models), "notes": notes}
         )
         return
+    from rich.markup import escape
+    from rich.table import Table
+
+    from tritonfleet.console import console
+
     table = Table(title=escape(f"{where}: {verb} for {engine}"))
     for column in ("model", "version", "weights", "tp x pp", "instances", "GPUs", "gpu_memory_utilization"):
         table.add_column(column)
