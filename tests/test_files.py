@@ -64,3 +64,39 @@ def test_engine_args_checks_its_folder_before_downloading(cli, tmp_path: Path):
     assert result.err.strip().endswith(
         f"cannot write engine-argument lists: {not_a_folder} is not a directory"
     )
+
+
+@pytest.mark.parametrize("name", ["config.pbtxt", "1/model.json", "hf-config.json"])
+def test_a_fifo_in_the_model_repository_is_refused_not_waited_on(tmp_path: Path, name: str):
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    from helpers import MODEL_REPOSITORY
+
+    repo = tmp_path / "repo"
+    shutil.copytree(MODEL_REPOSITORY / "llama-3.1-8b-instruct", repo / "llama-3.1-8b-instruct")
+    fifo = repo / "llama-3.1-8b-instruct" / name
+    fifo.unlink()
+    os.mkfifo(fifo)
+    facts = tmp_path / "facts.json"
+    csv = Path(__file__).parent / "fixtures" / "gpu-hosts" / "h100-x1" / "smi-query.csv"
+    tool = Path(sys.executable).parent / "tritonfleet"
+    made = subprocess.run(
+        [tool, "facts", "--query-csv", csv, "--format", "json"], capture_output=True, text=True
+    )
+    facts.write_text(made.stdout)
+    done = subprocess.run(
+        [tool, "plan", repo, "--host-facts", facts], capture_output=True, text=True, timeout=60
+    )  # a read of the FIFO would block until the timeout
+    assert done.returncode == 2
+    assert done.stderr.strip().endswith(
+        f"{fifo}: "
+        + {
+            "config.pbtxt": "model configuration",
+            "1/model.json": "engine arguments",
+            "hf-config.json": "model config",
+        }[name]
+        + " is not a regular file (a device, pipe or socket)"
+    )

@@ -30,9 +30,17 @@ def describe_os_error(exc: OSError) -> str:
 MAX_READ_BYTES = 64 << 20
 
 
-def read_text(path: Path | str, what: str = "file", max_bytes: int = MAX_READ_BYTES) -> str:
-    """The text of an operator's file; InputError naming it when it cannot be read as UTF-8."""
+def read_text(
+    path: Path | str, what: str = "file", max_bytes: int = MAX_READ_BYTES, *, regular: bool = False
+) -> str:
+    """The text of an operator's file; InputError naming it when it cannot be read as UTF-8.
+
+    `regular`: the file must be a regular file (a model repository's files, which Triton reads too); a
+    FIFO there would block the read for ever. Otherwise a pipe such as /dev/stdin is read to its end.
+    """
     path = Path(path)
+    if regular and path.exists() and not path.is_file() and not path.is_dir():
+        raise InputError(path, None, f"{what} is not a regular file (a device, pipe or socket)")
     try:
         with path.open("rb") as stream:
             data = stream.read(max_bytes + 1)

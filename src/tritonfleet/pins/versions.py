@@ -125,7 +125,7 @@ def versions_path() -> Path:
 
 def load(path: Path | None = None) -> Versions:
     path = path or versions_path()
-    text = read_text(path, "pinned versions")
+    text = read_text(path, "pinned versions", regular=True)
     try:
         raw = yaml.safe_load(text)
     except yaml.YAMLError as exc:

@@ -149,7 +149,7 @@ def _served(config: Any, versions: list[Path], source: Path) -> list[Path]:
 
 def load_model(folder: Path) -> Model:
     config_file = folder / CONFIG_FILE
-    config = parse_config(read_text(config_file, "model configuration"), config_file)
+    config = parse_config(read_text(config_file, "model configuration", regular=True), config_file)
     try:
         versions = _version_folders(folder)
     except OSError as exc:
@@ -158,12 +158,14 @@ def load_model(folder: Path) -> Model:
         raise InputError(folder, "1/", f"missing version folder: expected {folder.name}/1/{ENGINE_FILE}")
     for version in versions:
         engine_file = version / ENGINE_FILE
+        if engine_file.exists() and not engine_file.is_file():
+            read_text(engine_file, "engine arguments", regular=True)  # says what it is instead
         if not engine_file.is_file():
             raise InputError(engine_file, None, "missing: every version folder needs a model.json")
     served = []
     for version in _served(config, versions, config_file):
         engine_file = version / ENGINE_FILE
-        engine_args = parse_engine_args(read_text(engine_file, "engine arguments"), engine_file)
+        engine_args = parse_engine_args(read_text(engine_file, "engine arguments", regular=True), engine_file)
         served.append(Version(version.name, engine_args, parse(engine_args, str(engine_file))))
     return Model(folder.name, folder, config, tuple(served), tuple(v.name for v in versions))
 

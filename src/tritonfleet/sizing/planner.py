@@ -169,7 +169,7 @@ def plannable(models: Sequence[Any]) -> tuple[list[Any], list[str]]:
     for model in models:
         if "kv_cache_memory_bytes" in model.engine_args:
             skipped.append(f"{model.name}: not planned (model.json fixes kv_cache_memory_bytes)")
-        elif not (model.folder / HF_CONFIG).is_file():
+        elif not (model.folder / HF_CONFIG).exists():  # one that is there but unreadable is an error
             skipped.append(f"{model.name}: not planned (no {HF_CONFIG} beside its config.pbtxt)")
         elif kv_cache_dtype(str(model.engine_args.get("kv_cache_dtype", "auto"))) is None:
             why = f"kv_cache_dtype {model.engine_args['kv_cache_dtype']} is not one tritonfleet can size"

@@ -152,7 +152,7 @@ def read_config(path: Path | str) -> dict[str, Any]:
     path = Path(path)
     file = path / "config.json" if path.is_dir() else path
     try:
-        text = read_text(file, "model config")
+        text = read_text(file, "model config", regular=True)
     except InputError as exc:  # one wording for every reason: "cannot read the model config: ..."
         reason = exc.message.removeprefix("cannot read model config: ").removeprefix("model config ")
         reason = reason.removeprefix("is ").replace("expected, found a directory", "a directory")
