@@ -91,12 +91,9 @@ def test_a_fifo_in_the_model_repository_is_refused_not_waited_on(tmp_path: Path,
         [tool, "plan", repo, "--host-facts", facts], capture_output=True, text=True, timeout=60
     )  # a read of the FIFO would block until the timeout
     assert done.returncode == 2
-    assert done.stderr.strip().endswith(
-        f"{fifo}: "
-        + {
-            "config.pbtxt": "model configuration",
-            "1/model.json": "engine arguments",
-            "hf-config.json": "model config",
-        }[name]
-        + " is not a regular file (a device, pipe or socket)"
-    )
+    said = {
+        "config.pbtxt": "model configuration is not a regular file",
+        "1/model.json": "engine arguments is not a regular file",
+        "hf-config.json": "cannot read the model config: not a regular file",
+    }[name]
+    assert done.stderr.strip().endswith(f"{fifo}: {said} (a device, pipe or socket)")
