@@ -98,7 +98,7 @@ def test_an_impossible_plan_names_the_need_and_the_cheapest_fixes(cli, tmp_path:
     found = re.fullmatch(
         rf"tritonfleet plan: error: {MODEL_REPOSITORY}/{EIGHT_B}/1/model.json: {EIGHT_B} needs ([\d.]+) GiB "
         r"on GPU 0, has ([\d.]+): use tensor_parallel_size 2, or max_model_len <= (\d+), "
-        r"or kv_cache_dtype fp8\n",
+        rf"or kv_cache_dtype fp8, or --concurrency {EIGHT_B}=(\d+)\n",
         result.err,
     )
     assert found, result.err
@@ -107,6 +107,8 @@ def test_an_impossible_plan_names_the_need_and_the_cheapest_fixes(cli, tmp_path:
     # The longest length that fits is well short of 32768, in whole steps of 1024 tokens.
     assert 16384 < length < 32768
     assert length % 1024 == 0
+    # And the largest concurrency that fits: 14 of the 20 full-length sequences asked for.
+    assert 1 < int(found[4]) < 20
 
 
 def test_the_fixes_only_offer_gpus_the_host_has(cli, tmp_path: Path):
@@ -115,7 +117,8 @@ def test_the_fixes_only_offer_gpus_the_host_has(cli, tmp_path: Path):
                  "--concurrency", f"{EIGHT_B}=20")  # fmt: skip
     assert result.code == 2
     assert "tensor_parallel_size" not in result.err
-    assert re.search(r": use max_model_len <= \d+, or kv_cache_dtype fp8$", result.err.strip())
+    fixes = rf": use max_model_len <= \d+, or kv_cache_dtype fp8, or --concurrency {EIGHT_B}=\d+$"
+    assert re.search(fixes, result.err.strip())
 
 
 def test_render_fills_in_the_planned_utilization(cli, tmp_path: Path):

@@ -62,10 +62,9 @@ def listing(folder: Path) -> list[str]:
         ("--json", "{tmp}/hostname/x.json", "{tmp}/hostname is not a directory"),
         ("--junit-xml", "{tmp}/hostname/deeper/x.xml", "{tmp}/hostname is not a directory"),
         ("--json", "{tmp}/reports", "it is a directory"),
-        ("--junit-xml", "{tmp}/reports/", "it is a directory"),
         ("--json", "{tmp}/dangling/x.json", "{tmp}/dangling is a dangling symlink"),
     ],
-    ids=["parent-is-a-file", "ancestor-is-a-file", "directory", "directory-slash", "dangling-parent"],
+    ids=["parent-is-a-file", "ancestor-is-a-file", "directory", "dangling-parent"],
 )
 def test_a_report_path_that_cannot_be_written_is_refused_first(
     cli, tmp_path: Path, no_host_contacted: None, flag: str, path: str, why: str
@@ -78,6 +77,18 @@ def test_a_report_path_that_cannot_be_written_is_refused_first(
     result = cli("smoke", "--target", f"http://127.0.0.1:{closed_port()}", flag, path)
     refused(result, f"{Path(path)}: cannot write the {flag} report: {why}")
     assert listing(tmp_path) == before  # no report, no temporary file
+
+
+@pytest.mark.parametrize("name", ["reports/", "new-folder/"])
+def test_a_report_path_ending_in_a_slash_names_a_folder_not_a_file(
+    cli, tmp_path: Path, no_host_contacted: None, name: str
+):
+    (tmp_path / "reports").mkdir()
+    before = listing(tmp_path)
+    path = f"{tmp_path}/{name}"
+    result = cli("smoke", "--target", "http://127.0.0.1:9", "--junit-xml", path)
+    refused(result, f"argument --junit-xml: {path!r} ends with '/', so names a folder; give a file name")
+    assert listing(tmp_path) == before  # not a file named new-folder
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="/proc")

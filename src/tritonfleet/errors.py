@@ -21,6 +21,13 @@ class InputError(Exception):
         super().__init__(self.line())
 
     def line(self) -> str:
-        where = f"{self.source}: {self.field}" if self.field else self.source
-        # One line, whatever the message carried: operators grep logs.
+        # One line, whatever the file name, the field or the message carried: operators grep logs.
+        where = (
+            f"{_printable(self.source)}: {_printable(self.field)}" if self.field else _printable(self.source)
+        )
         return f"{where}: {' '.join(self.message.split())}"
+
+
+def _printable(text: str) -> str:
+    """TEXT with control characters (a newline in a file name or a JSON key) escaped."""
+    return text if text.isprintable() else text.encode("unicode_escape").decode("ascii")

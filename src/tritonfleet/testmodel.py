@@ -288,6 +288,8 @@ def generation_config() -> dict[str, Any]:
 
 
 def _check_dest(dest: Path) -> None:
+    if dest.parent.exists() and not dest.parent.is_dir():
+        raise InputError(dest, None, f"{dest.parent} is a file, not a directory")
     if not dest.parent.is_dir():
         raise InputError(dest, None, f"parent directory {dest.parent} does not exist")
     if dest.is_dir():

@@ -49,7 +49,8 @@ class _Version(argparse.Action):
     def __call__(self, parser: argparse.ArgumentParser, *_: Any) -> None:
         import tritonfleet
 
-        parser.exit(0, f"{parser.prog} {tritonfleet.__version__}\n")
+        print(f"{parser.prog} {tritonfleet.__version__}")  # on stdout, as argparse's own --version
+        parser.exit(0)
 
 
 def _module(name: str):
@@ -92,6 +93,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     # metadata, a sixth of a command's start-up (PYDANTIC_DISABLE_PLUGINS is pydantic's own switch).
     os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
     argv = list(sys.argv[1:] if argv is None else argv)
+    if sys.stdout is None or sys.stderr is None:
+        # Started with stdout or stderr closed (`>&-`): fail before any work, not after writing DEST.
+        if sys.stderr is not None:
+            print("tritonfleet: error: stdout is closed; give it a file or /dev/null", file=sys.stderr)
+        return EXIT_BAD_INPUT
     parser = build_parser(_chosen(argv))
     args = parser.parse_args(argv)
     module = _module(args.command)

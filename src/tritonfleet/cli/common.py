@@ -7,6 +7,7 @@ import json
 import math
 import re
 import sys
+from pathlib import Path
 
 from tritonfleet.errors import InputError
 
@@ -50,6 +51,20 @@ def tcp_port(text: str) -> int:
         return int(text)
     zero = ": port 0 is not usable" if text.isascii() and text.isdigit() and not text.strip("0") else ""
     raise argparse.ArgumentTypeError(f"{text!r} is not a TCP port (1-65535){zero}")
+
+
+def path_arg(text: str) -> Path:
+    """An argparse type: a path; an empty one is refused (it would silently mean the working directory)."""
+    if not text:
+        raise argparse.ArgumentTypeError("an empty path; give a file or folder")
+    return Path(text)
+
+
+def file_arg(text: str) -> Path:
+    """An argparse type: the path of a file to write (a trailing slash names a folder, not a file)."""
+    if text.endswith("/"):
+        raise argparse.ArgumentTypeError(f"{text!r} ends with '/', so names a folder; give a file name")
+    return path_arg(text)
 
 
 def print_json(data: object) -> None:

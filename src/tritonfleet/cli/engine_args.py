@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
+
+from tritonfleet.cli.common import path_arg
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--out-dir", type=Path, required=True, help="where to write them (make engine-args: the checkout's)"
+        "--out-dir",
+        type=path_arg,
+        required=True,
+        help="where to write them (make engine-args: the checkout's)",
     )
 
 

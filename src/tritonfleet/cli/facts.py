@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
+
+from tritonfleet.cli.common import path_arg
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -12,12 +13,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--query-csv",
-        type=Path,
+        type=path_arg,
         metavar="FILE",
         help="output of `nvidia-smi --query-gpu=... --format=csv` (with its header row)",
     )
-    parser.add_argument("--xml", type=Path, metavar="FILE", help="output of `nvidia-smi -q -x`")
-    parser.add_argument("--topo", type=Path, metavar="FILE", help="output of `nvidia-smi topo -m`")
+    parser.add_argument("--xml", type=path_arg, metavar="FILE", help="output of `nvidia-smi -q -x`")
+    parser.add_argument("--topo", type=path_arg, metavar="FILE", help="output of `nvidia-smi topo -m`")
     parser.add_argument("--format", choices=("table", "json"), default="table")
 
 

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
-from tritonfleet.cli.common import finite_float, whole_number
+from tritonfleet.cli.common import finite_float, path_arg, whole_number
 
 # Bounds that keep flags meaningful: no GPU has 16 TiB, no engine runs 10^6 sequences at once.
 MAX_GPU_GIB = 16384
@@ -24,7 +23,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         ),
     )
     est.add_argument(
-        "--model-config", type=Path, required=True, metavar="PATH", help="config.json or its folder"
+        "--model-config", type=path_arg, required=True, metavar="PATH", help="config.json or its folder"
     )
     est.add_argument(
         "--gpu-total-gib",

@@ -24,7 +24,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def validate(args: argparse.Namespace) -> None:
-    pass
+    from tritonfleet.cli.common import planning_targets
+
+    planning_targets(args)  # malformed MODEL=N flags are named before any file is read
 
 
 def plan_for_args(args: argparse.Namespace, models: list[Any], facts: Any) -> Any:

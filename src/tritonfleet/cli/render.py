@@ -7,15 +7,14 @@ function `tritonfleet plan` prints (sizing.planner.plan_repository), with the sa
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
-from tritonfleet.cli.common import add_planning_arguments
+from tritonfleet.cli.common import add_planning_arguments, path_arg
 from tritonfleet.cli.repository import add_host_facts_argument, add_repository_arguments
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_repository_arguments(parser)
-    parser.add_argument("dest", type=Path, metavar="DEST", help="where to write the per-host copy")
+    parser.add_argument("dest", type=path_arg, metavar="DEST", help="where to write the per-host copy")
     parser.add_argument(
         "--force", action="store_true", help="replace DEST if it is a repository tritonfleet rendered"
     )
@@ -24,8 +23,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def validate(args: argparse.Namespace) -> None:
+    from tritonfleet.cli.common import planning_targets
     from tritonfleet.errors import InputError
 
+    planning_targets(args)  # malformed MODEL=N flags are named before any file is read
     planning = args.concurrency or args.kv_tokens or args.margin is not None
     if planning and args.host_facts is None:
         raise InputError("--host-facts", None, "required with --concurrency, --kv-tokens or --margin")

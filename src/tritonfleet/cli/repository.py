@@ -6,11 +6,12 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from tritonfleet.cli.common import path_arg
 from tritonfleet.pins.engines import ENGINES
 
 
 def add_repository_arguments(parser: argparse.ArgumentParser, *, engine: bool = True) -> None:
-    parser.add_argument("src", type=Path, metavar="SRC", help="model repository")
+    parser.add_argument("src", type=path_arg, metavar="SRC", help="model repository")
     if engine:
         parser.add_argument(
             "--engine",
@@ -31,7 +32,7 @@ def add_repository_arguments(parser: argparse.ArgumentParser, *, engine: bool = 
 def add_host_facts_argument(parser: argparse.ArgumentParser, *, required: bool = False) -> None:
     parser.add_argument(
         "--host-facts",
-        type=Path,
+        type=path_arg,
         required=required,
         metavar="FILE",
         help="JSON from `tritonfleet facts --format json`: checks tp x pp against the host's GPUs and sizes "

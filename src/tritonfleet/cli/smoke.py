@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
-from tritonfleet.cli.common import finite_float, tcp_port, whole_number
+from tritonfleet.cli.common import file_arg, finite_float, path_arg, tcp_port, whole_number
 from tritonfleet.serving.targets import ADMIN_KEY_ENV, DEFAULT_CALL_TIMEOUT, DEFAULT_HOST_TIMEOUT, PORT_VARS
 
 
@@ -23,7 +22,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="http://HOST:PORT[?grpc=PORT&metrics=PORT] (repeatable); gRPC and metrics default to "
         "--grpc-port/--metrics-port, else the HTTP port + 1 and + 2",
     )
-    parser.add_argument("--inventory", type=Path, metavar="FILE", help="an Ansible inventory")
+    parser.add_argument("--inventory", type=path_arg, metavar="FILE", help="an Ansible inventory")
     parser.add_argument("--group", metavar="NAME", help="the inventory's host group to check")
     for kind, variable in PORT_VARS.items():
         parser.add_argument(
@@ -35,8 +34,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--model", action="append", default=[], metavar="NAME", help="only this model (default: all)"
     )
-    parser.add_argument("--junit-xml", type=Path, metavar="FILE", help="write a JUnit XML report")
-    parser.add_argument("--json", type=Path, metavar="FILE", help="write a JSON report")
+    parser.add_argument("--junit-xml", type=file_arg, metavar="FILE", help="write a JUnit XML report")
+    parser.add_argument("--json", type=file_arg, metavar="FILE", help="write a JSON report")
     parser.add_argument(
         "--call-timeout",
         type=finite_float(0, 86400, low_open=True),
@@ -59,7 +58,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="hosts checked at once (default 16)",
     )
     parser.add_argument(
-        "--suite", type=Path, metavar="DIR", help="the smoke suite (default: the one shipped)"
+        "--suite", type=path_arg, metavar="DIR", help="the smoke suite (default: the one shipped)"
     )
 
 

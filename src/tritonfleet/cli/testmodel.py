@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
-from tritonfleet.cli.common import whole_number
+from tritonfleet.cli.common import path_arg, whole_number
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("dir", type=Path, metavar="DIR", help="new or empty directory to write")
+    parser.add_argument("dir", type=path_arg, metavar="DIR", help="new or empty directory to write")
     parser.add_argument(
         "--seed", type=whole_number(0, 2**32 - 1), default=0, help="random seed for the weights (default 0)"
     )

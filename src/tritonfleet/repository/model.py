@@ -9,6 +9,7 @@ Triton would serve (its version_policy) is loaded, and each model.json's typed k
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -25,6 +26,7 @@ CONFIG_FILE = "config.pbtxt"
 # Triton names version folders by a decimal number; ASCII digits only (`²` and `٣` are not versions).
 _VERSION = re.compile(r"[0-9]+")
 MAX_CONFIG_BYTES = 1 << 20
+MAX_VERSION = (1 << 63) - 1  # Triton holds versions as int64
 
 
 @dataclass(frozen=True)
@@ -102,14 +104,33 @@ def parse_engine_args(text: str, source: Path) -> dict[str, Any]:
     def no_constant(name: str) -> Any:
         raise ValueError(f"{name} is not a JSON number")
 
+    def finite(number: str) -> float:
+        value = float(number)
+        if not math.isfinite(value):
+            raise ValueError(f"{number} is beyond a float's range")
+        return value
+
+    def unique(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        keys = [k for k, _ in pairs]
+        for key in keys:
+            if keys.count(key) > 1:
+                raise ValueError(f"key {json.dumps(key)} appears twice (JSON keeps only the last)")
+        return dict(pairs)
+
     try:
-        data = json.loads(text, parse_constant=no_constant)
+        data = json.loads(text, parse_constant=no_constant, parse_float=finite, object_pairs_hook=unique)
     except json.JSONDecodeError as exc:
         raise InputError(source, f"line {exc.lineno}:{exc.colno}", f"malformed JSON: {exc.msg}") from exc
     except (ValueError, RecursionError) as exc:
         raise InputError(source, None, f"malformed JSON: {exc}") from exc
     if not isinstance(data, dict):
         raise InputError(source, None, f"must be a JSON object, got {type(data).__name__}")
+    try:
+        json.dumps(data, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError as exc:  # a lone surrogate such as "\ud800": no text it could stand for
+        raise InputError(
+            source, None, "holds a \\u escape that is not a character (a lone surrogate)"
+        ) from exc
     return data
 
 
@@ -119,9 +140,13 @@ def _version_folders(folder: Path) -> list[Path]:
         if child.name.startswith(".") or not child.is_dir():
             continue
         if not _VERSION.fullmatch(child.name):
-            raise InputError(
-                child, None, "not a version folder: Triton names them by ASCII digits (1, 2, ...)"
-            )
+            why = "not a version folder: Triton names them by ASCII digits (1, 2, ...)"
+            raise InputError(child, None, why)
+        if child.name.startswith("0"):
+            why = "Triton ignores version folders whose name starts with 0: name it 1, 2, ..."
+            raise InputError(child, None, why)
+        if int(child.name) > MAX_VERSION:
+            raise InputError(child, None, f"beyond Triton's largest version number {MAX_VERSION}")
         found.append(child)
     return sorted(found, key=lambda p: int(p.name))
 

@@ -22,6 +22,8 @@ from tritonfleet.serving.contract import ENGINE_FILE
 
 # Written into every rendered repository. Triton ignores dot-files in a model repository.
 MARKER = ".tritonfleet-rendered"
+# Of DEST's name in the temporary folders' names beside it: a 255-byte DEST must leave room for them.
+NAME_KEPT = 100
 
 
 def _protected() -> dict[Path, str]:
@@ -89,7 +91,7 @@ def write_repository(
     staging: Path | None = None
     retired: Path | None = None
     try:
-        staging = Path(tempfile.mkdtemp(prefix=f".{dest.name}.new-", dir=dest.parent))
+        staging = Path(tempfile.mkdtemp(prefix=f".{dest.name[:NAME_KEPT]}.new-", dir=dest.parent))
         # mkdtemp makes 0700; tritonserver in a container runs as another user and must read the copy.
         staging.chmod(0o755)
         for model in models:
@@ -99,7 +101,7 @@ def write_repository(
                     _write_engine_file(staging / model.name, version, overrides[model.name])
         (staging / MARKER).write_text(f"rendered by tritonfleet from {src.resolve()}\n", encoding="utf-8")
         if dest.exists():
-            retired = Path(tempfile.mkdtemp(prefix=f".{dest.name}.old-", dir=dest.parent))
+            retired = Path(tempfile.mkdtemp(prefix=f".{dest.name[:NAME_KEPT]}.old-", dir=dest.parent))
             dest.replace(retired / dest.name)
         staging.replace(dest)
         staging = None
@@ -119,8 +121,11 @@ def write_repository(
 
 def _reason(exc: OSError | shutil.Error) -> str:
     if isinstance(exc, shutil.Error):
-        first = exc.args[0][0] if exc.args and exc.args[0] else None
-        return f"{first[0]}: {first[2]}" if first and len(first) == 3 else str(exc)
+        errors = exc.args[0] if exc.args and isinstance(exc.args[0], list) else []
+        first = errors[0] if errors else None
+        text = f"{first[0]}: {first[2]}" if first and len(first) == 3 else str(exc)
+        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+        return text[:300] + more
     where = f"{exc.filename}: " if exc.filename else ""
     return where + describe_os_error(exc)
 

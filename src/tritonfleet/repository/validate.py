@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tritonfleet.errors import InputError
@@ -27,6 +28,14 @@ if TYPE_CHECKING:
     from tritonfleet.host.gpus import HostFacts
 
 
+def _enum_name(enum: Any, value: int, source: Path, field: str) -> str:
+    """The name of a protobuf enum value; text format also takes bare numbers, which may name none."""
+    try:
+        return str(enum.Name(value))
+    except ValueError:
+        raise InputError(source, field, f"{value} is not one of {', '.join(enum.keys())}") from None
+
+
 def _check_tensors(model: Model, kind: str, tensors: Iterable[Any]) -> None:
     mc = model_config()
     contract, required = (INPUTS, REQUIRED_INPUTS) if kind == "input" else (OUTPUTS, REQUIRED_OUTPUTS)
@@ -39,7 +48,7 @@ def _check_tensors(model: Model, kind: str, tensors: Iterable[Any]) -> None:
         if tensor.name in seen:
             raise InputError(source, field, "declared twice")
         seen.add(tensor.name)
-        data_type = mc.DataType.Name(tensor.data_type)
+        data_type = _enum_name(mc.DataType, tensor.data_type, source, f"{field}.data_type")
         if data_type != contract[tensor.name]:
             raise InputError(
                 source, f"{field}.data_type", f"is {data_type}, the backend uses {contract[tensor.name]}"
@@ -81,7 +90,7 @@ def validate_config(model: Model) -> None:
     if not config.instance_group:
         raise InputError(source, "instance_group", "missing: declare one group of kind KIND_MODEL")
     for index, group in enumerate(config.instance_group):
-        kind = mc.ModelInstanceGroup.Kind.Name(group.kind)
+        kind = _enum_name(mc.ModelInstanceGroup.Kind, group.kind, source, f"instance_group[{index}].kind")
         if model.gpus_per_instance > 1 and kind != "KIND_MODEL":
             raise InputError(
                 source,
@@ -151,6 +160,15 @@ def check_fits_host(model: Model, facts: HostFacts, facts_source: str) -> None:
     if have == 0:
         detail = "" if facts.probe.status == "ok" else f" (probe {facts.probe.status}: {facts.probe.detail})"
         raise InputError(facts_source, "gpus", f"the host has no GPU{detail}; {model.name} needs one")
+    indices = {gpu.index for gpu in facts.gpus}
+    for number, group in enumerate(model.config.instance_group):
+        missing = [g for g in group.gpus if g not in indices]
+        if missing:
+            raise InputError(
+                model.folder / CONFIG_FILE,
+                f"instance_group[{number}].gpus",
+                f"GPU {missing[0]} is not on the host: {facts_source} has GPUs {sorted(indices)}",
+            )
     needed = model.gpus_per_instance * model.instances
     if needed <= have:
         return

@@ -268,6 +268,7 @@ def parse_target(spec: str, defaults: PortDefaults = PortDefaults(), source: str
             ports[kind] = getattr(defaults, kind)
         else:
             ports[kind] = _beside(http_port, offset, source, field, f"?{kind}=PORT or --{kind}-port")
+    _distinct(ports, source, shown)
     literal = f"[{host}]" if ":" in host else host
     return Endpoint(
         name=_name(name, source, shown) if named else f"{literal}:{http_port}",
@@ -276,6 +277,17 @@ def parse_target(spec: str, defaults: PortDefaults = PortDefaults(), source: str
         grpc_port=ports["grpc"],
         metrics_port=ports["metrics"],
     )
+
+
+def _distinct(ports: Mapping[str, int], source: str, field: str) -> None:
+    """Two kinds on one port is a typo (Triton listens on three), and a check would read the wrong one."""
+    seen: dict[int, str] = {}
+    for kind, port in ports.items():
+        if port in seen:
+            raise InputError(
+                source, field, f"the {_PORT_KINDS[seen[port]]} and {_PORT_KINDS[kind]} ports are both {port}"
+            )
+        seen[port] = kind
 
 
 def _beside(http: int, offset: int, source: str, field: str, remedy: str) -> int:
@@ -447,6 +459,7 @@ def targets_from_inventory(
         endpoint_name = _name(name, source, _shown(name))
         address = _address(name, variables, source)
         ports = _inventory_ports(name, variables, defaults, source)
+        _distinct(ports, source, _shown(name))
         server = (address.lower(), ports["http"])
         if server in servers:
             literal = f"[{address}]" if ":" in address else address

@@ -42,9 +42,12 @@ class Request:
     target: Target
     source: str  # the model.json its settings came from: errors about them name it
     config_source: str = ""  # the hf-config.json its shape came from: errors about the model name it
+    facts_source: str = ""  # the host facts the GPU generation came from
 
     def estimate(self, settings: memory.Settings) -> memory.Estimate:
         origins = memory.engine_args_origins(self.source)
+        if self.facts_source:
+            origins["compute_capability"] = memory.Origin(self.facts_source, "gpus.compute_capability")
         return memory.estimate(self.shape, settings, self.config_source or self.source, origins)
 
 
@@ -160,6 +163,23 @@ def _fixes(request: Request, total: int, available: int, margin: float, gpus: in
         fp8 = replace(request, settings=replace(s, kv_cache_dtype="fp8"))
         if _needed_bytes(fp8, total, margin) <= available:
             fixes.append("kv_cache_dtype fp8")
+    target = request.target
+    if target.tokens is not None or target.concurrency > 1:
+        flag, asked = (
+            ("--kv-tokens", target.tokens)
+            if target.tokens is not None
+            else ("--concurrency", target.concurrency)
+        )
+        low, high = 0, int(asked) - 1
+        while low < high:  # the largest target that fits, as the target's own flag counts it
+            middle = (low + high + 1) // 2
+            smaller = Target(tokens=middle) if flag == "--kv-tokens" else Target(concurrency=middle)
+            if _needed_bytes(replace(request, target=smaller), total, margin) <= available:
+                low = middle
+            else:
+                high = middle - 1
+        if low:
+            fixes.append(f"{flag} {request.name}={low}")
     return fixes
 
 
@@ -184,6 +204,7 @@ def requests_for(
     gpu_total: int,
     targets: Mapping[str, Target],
     compute_capability: float = memory.DEFAULT_COMPUTE_CAPABILITY,
+    facts_source: str = "",
 ) -> list[Request]:
     """One request per model of a loaded repository (repository.Model), from its hf-config.json."""
     requests = []
@@ -197,10 +218,25 @@ def requests_for(
                 f"serves {len(model.served)} versions ({', '.join(model.versions)}), each its own vLLM "
                 "engine; the planner sizes one engine per model: serve one version (latest 1)",
             )
+        if getattr(model, "instances", 1) > 1:
+            raise InputError(
+                model.folder / "config.pbtxt",
+                "instance_group.count",
+                f"{model.instances} instances, each its own vLLM engine on the same GPUs; the planner sizes "
+                "one engine per model: use count 1 (vLLM batches requests itself)",
+            )
         source = str(model.engine_file)
         settings = settings_from_engine_args(model.engine_args, gpu_total, compute_capability, source)
+        batched = settings.max_num_batched_tokens
+        length = settings.max_model_len or shape.max_position
+        if not settings.enable_chunked_prefill and batched is not None and batched < length:
+            raise InputError(
+                source,
+                "max_num_batched_tokens",
+                f"{batched} is below max_model_len {length} without chunked prefill: vLLM refuses this",
+            )
         target = targets.get(model.name, Target())
-        requests.append(Request(model.name, shape, settings, target, source, str(config_file)))
+        requests.append(Request(model.name, shape, settings, target, source, str(config_file), facts_source))
     return requests
 
 
@@ -359,6 +395,6 @@ def plan_repository(
             )
     if not sized:
         return RepositoryPlan(None, skipped, facts_source)
-    requests = requests_for(sized, min(totals), targets, compute_capability(facts))
+    requests = requests_for(sized, min(totals), targets, compute_capability(facts), facts_source)
     host = plan_host(requests, totals, margin, labels=[g.index for g in facts.gpus])
     return RepositoryPlan(host, skipped, facts_source)
