@@ -13,25 +13,13 @@ from tritonfleet.errors import InputError
 from tritonfleet.pins import engine_args, versions
 
 from helpers import ROOT
+from strategies import mutations
 
 PINNED = (ROOT / "images" / "versions.yaml").read_text()
 
 
-def _mutations(text: str) -> st.SearchStrategy[str]:
-    lines = text.splitlines()
-    return st.one_of(
-        st.integers(0, len(text)).map(lambda n: text[:n]),
-        st.tuples(st.integers(0, len(lines) - 1), st.text(max_size=40)).map(
-            lambda p: "\n".join([*lines[: p[0]], p[1], *lines[p[0] + 1 :]])
-        ),
-        st.tuples(st.integers(0, len(text)), st.sampled_from(list(":-[]{}&*!|>'\"#%@`\t\n "))).map(
-            lambda p: text[: p[0]] + p[1] + text[p[0] :]
-        ),
-    )
-
-
 @settings(max_examples=250, deadline=None)
-@given(text=st.one_of(_mutations(PINNED), st.text(max_size=200)))
+@given(text=st.one_of(mutations(PINNED, ":-[]{}&*!|>'\"#%@`\t\n "), st.text(max_size=200)))
 def test_any_versions_file_loads_or_fails_as_an_input_error(text):
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "versions.yaml"

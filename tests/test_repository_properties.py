@@ -19,6 +19,7 @@ from tritonfleet.pins import engine_args, versions
 from tritonfleet.repository import model, schema, validate
 
 from helpers import MODEL_REPOSITORY
+from strategies import mutations
 
 EIGHT_B = MODEL_REPOSITORY / "llama-3.1-8b-instruct"
 SPEC = engine_args.load("vllm", versions.load())
@@ -56,21 +57,8 @@ def test_any_model_json_text_parses_or_fails_as_an_input_error(text):
         model.parse_engine_args(text, Path("model.json"))
 
 
-def _mutations(text: str) -> st.SearchStrategy[str]:
-    lines = text.splitlines()
-    return st.one_of(
-        st.integers(0, len(text)).map(lambda n: text[:n]),
-        st.tuples(st.integers(0, len(lines) - 1), st.text(max_size=30)).map(
-            lambda p: "\n".join([*lines[: p[0]], p[1], *lines[p[0] + 1 :]])
-        ),
-        st.tuples(st.integers(0, len(text)), st.sampled_from(list("{}[]:\"'#\n ,0-"))).map(
-            lambda p: text[: p[0]] + p[1] + text[p[0] :]
-        ),
-    )
-
-
 @settings(max_examples=300, deadline=None)
-@given(text=st.one_of(_mutations(CONFIG), st.text(max_size=200)))
+@given(text=st.one_of(mutations(CONFIG, "{}[]:\"'#\n ,0-"), st.text(max_size=200)))
 def test_any_config_pbtxt_parses_or_fails_as_an_input_error(text):
     with contextlib.suppress(InputError):
         model.parse_config(text, Path("config.pbtxt"))
@@ -78,7 +66,7 @@ def test_any_config_pbtxt_parses_or_fails_as_an_input_error(text):
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
-    config=_mutations(CONFIG),
+    config=mutations(CONFIG, "{}[]:\"'#\n ,0-"),
     engine=st.dictionaries(keys, json_values, max_size=3),
     folders=st.lists(st.sampled_from(["1", "2", "10", "²", "٣", ".hidden", "x"]), max_size=3),
 )
