@@ -723,3 +723,15 @@ def test_probe_local_survives_bytes_that_are_not_utf8() -> None:
     facts = probe_local(runner=run)
     assert facts.gpus[0].name == "NVIDIA H\ufffd100"
     assert facts.gpus[0].memory_usable_bytes == (81559 - 480) * MIB
+
+
+def test_mig_is_named_before_the_gpu_count(cli, tmp_path):
+    # One MIG-enabled H100: the 70B model's four GPUs do not fit, but MIG is the first thing to fix.
+    result = cli("facts", "--query-csv", H100 / "smi-query.csv", "--format", "json")
+    facts = json.loads(result.out)
+    facts["gpus"][0]["mig_mode"] = "Enabled"
+    path = tmp_path / "mig.json"
+    path.write_text(json.dumps(facts))
+    planned = cli("plan", MODEL_REPOSITORY, "--host-facts", path)
+    assert planned.code == 2
+    assert f"{path}: gpus[0].mig_mode: MIG is enabled" in planned.err

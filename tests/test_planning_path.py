@@ -128,10 +128,13 @@ def test_a_host_without_gpus_is_named_as_such(cli, tmp_path: Path):
     facts["gpus"] = []
     path = tmp_path / "cpu-only.json"
     path.write_text(json.dumps(facts))
-    for command in (["plan", MODEL_REPOSITORY], ["render", MODEL_REPOSITORY, tmp_path / "out"]):
+    commands = {  # the planner says so first; validate names the model that needs one
+        "plan": (["plan", MODEL_REPOSITORY], "no GPU to plan for"),
+        "render": (["render", MODEL_REPOSITORY, tmp_path / "out"], "no GPU to plan for"),
+        "validate": (["validate", MODEL_REPOSITORY], f"the host has no GPU; {EIGHT_B} needs one"),
+    }
+    for command, said in commands.values():
         result = cli(*command, "--host-facts", path, "--model", EIGHT_B)
         assert result.code == 2
-        assert result.err.strip().endswith(f"{path}: gpus: the host has no GPU; {EIGHT_B} needs one"), (
-            result.err
-        )
+        assert result.err.strip().endswith(f"{path}: gpus: {said}"), result.err
         assert "pipeline_parallel_size" not in result.err

@@ -53,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
     from tritonfleet.units import GiB
 
     # The GPU image's vLLM serves what is planned: its engine arguments are the ones checked.
-    models, facts, _ = load_and_validate(args, "vllm")
+    models, facts, _ = load_and_validate(args, "vllm", planning=True)
     planned = plan_for_args(args, models, facts)
     if args.model and planned.skipped:
         raise InputError(args.src, None, planned.skipped[0])

@@ -37,7 +37,7 @@ def run(args: argparse.Namespace) -> int:
     from tritonfleet.cli.repository import load_and_validate, report
     from tritonfleet.repository import render
 
-    models, facts, spec = load_and_validate(args, args.engine)
+    models, facts, spec = load_and_validate(args, args.engine, planning=True)
     render.check_destination(args.src, args.dest, args.force)
     notes: list[str] = []
     overrides: dict[str, dict[str, object]] = {}

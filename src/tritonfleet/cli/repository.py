@@ -40,8 +40,13 @@ def add_host_facts_argument(parser: argparse.ArgumentParser, *, required: bool =
     )
 
 
-def load_and_validate(args: argparse.Namespace, engine: str) -> tuple[list[Any], Any, Any]:
-    """The models of SRC validated for ENGINE (and the host, with --host-facts), the facts, the spec."""
+def load_and_validate(
+    args: argparse.Namespace, engine: str, planning: bool = False
+) -> tuple[list[Any], Any, Any]:
+    """The models of SRC validated for ENGINE (and the host, with --host-facts), the facts, the spec.
+
+    `planning`: the host must be one the planner can size (GPUs, no MIG), said before any model check.
+    """
     from tritonfleet.pins import engine_args, versions
     from tritonfleet.repository import model, validate
 
@@ -51,6 +56,10 @@ def load_and_validate(args: argparse.Namespace, engine: str) -> tuple[list[Any],
         from tritonfleet.host import gpus
 
         facts = gpus.load_facts(args.host_facts)
+        if planning:
+            from tritonfleet.sizing import planner
+
+            planner.gpu_totals(facts, str(args.host_facts))
     models = model.load_repository(args.src, args.model)
     validate.validate(models, spec, facts, str(args.host_facts or ""))
     return models, facts, spec

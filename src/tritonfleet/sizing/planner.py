@@ -349,7 +349,8 @@ class RepositoryPlan:
         return [*(self.host.notes if self.host else []), *self.skipped]
 
 
-def _gpu_totals(facts: gpus.HostFacts, source: str) -> list[int]:
+def gpu_totals(facts: gpus.HostFacts, source: str) -> list[int]:
+    """What each GPU of the host offers the planner; InputError for a host it cannot plan for."""
     if not facts.gpus:
         why = f"no GPU to plan for (probe {facts.probe.status}: {facts.probe.detail})".replace(
             " (probe ok: )", ""
@@ -378,7 +379,7 @@ def plan_repository(
     `tritonfleet plan` prints this and `tritonfleet render --host-facts` writes it, so the two agree.
     """
     targets = dict(targets or {})
-    totals = _gpu_totals(facts, facts_source)
+    totals = gpu_totals(facts, facts_source)
     if not 0 <= margin < 1 or not math.isfinite(margin):
         raise InputError("--margin", None, f"{margin:g} is outside [0, 1)")
     sized, skipped = plannable(models)
