@@ -220,3 +220,14 @@ def test_a_symlink_loop_in_the_source_is_a_short_line(cli, repo: Path, tmp_path:
     assert result.code == 2
     assert result.err.count("\n") == 1 and len(result.err) < 600, result.err
     assert not (tmp_path / "out").exists()
+
+
+def test_a_key_given_twice_in_hf_config_json(cli, tmp_path: Path):
+    config = tmp_path / "config.json"
+    source = (MODEL_REPOSITORY / EIGHT_B / "hf-config.json").read_text()
+    config.write_text(
+        source.replace('"num_hidden_layers": 32', '"num_hidden_layers": 32, "num_hidden_layers": 3')
+    )
+    assert source.count('"num_hidden_layers": 32') == 1
+    result = cli("memory", "estimate", "--model-config", config, "--gpu-total-gib", "80")
+    one_line(result, 'not JSON: key "num_hidden_layers" appears twice (JSON keeps only the last)')

@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import json
 import os
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from tritonfleet.errors import InputError
 
@@ -60,6 +62,16 @@ def read_text(
         raise InputError(path, None, f"{what} is not UTF-8 text (byte {exc.start})") from exc
     except OSError as exc:
         raise InputError(path, None, f"cannot read {what}: {describe_os_error(exc)}") from exc
+
+
+def unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A json.loads object_pairs_hook: a key given twice is an error, not the last one silently kept."""
+    seen: set[str] = set()
+    for key, _ in pairs:
+        if key in seen:
+            raise ValueError(f"key {json.dumps(key)} appears twice (JSON keeps only the last)")
+        seen.add(key)
+    return dict(pairs)
 
 
 def _umask() -> int:

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from tritonfleet.errors import InputError
-from tritonfleet.files import read_text
+from tritonfleet.files import read_text, unique_keys
 from tritonfleet.repository import protobuf
 from tritonfleet.repository.schema import EngineJson, parse
 from tritonfleet.serving.contract import ENGINE_FILE
@@ -110,15 +110,8 @@ def parse_engine_args(text: str, source: Path) -> dict[str, Any]:
             raise ValueError(f"{number} is beyond a float's range")
         return value
 
-    def unique(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-        keys = [k for k, _ in pairs]
-        for key in keys:
-            if keys.count(key) > 1:
-                raise ValueError(f"key {json.dumps(key)} appears twice (JSON keeps only the last)")
-        return dict(pairs)
-
     try:
-        data = json.loads(text, parse_constant=no_constant, parse_float=finite, object_pairs_hook=unique)
+        data = json.loads(text, parse_constant=no_constant, parse_float=finite, object_pairs_hook=unique_keys)
     except json.JSONDecodeError as exc:
         raise InputError(source, f"line {exc.lineno}:{exc.colno}", f"malformed JSON: {exc.msg}") from exc
     except (ValueError, RecursionError) as exc:

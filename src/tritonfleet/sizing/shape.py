@@ -16,7 +16,7 @@ from types import MappingProxyType
 from typing import Any
 
 from tritonfleet.errors import InputError
-from tritonfleet.files import read_text
+from tritonfleet.files import read_text, unique_keys
 from tritonfleet.sizing import families
 from tritonfleet.sizing.config import (
     MAX_POSITIONS,
@@ -159,7 +159,11 @@ def read_config(path: Path | str) -> dict[str, Any]:
         raise InputError(file, None, f"cannot read the model config: {reason}") from exc
     try:
         data = json.loads(
-            text, parse_int=_parse_int, parse_float=_parse_float, parse_constant=_parse_constant
+            text,
+            parse_int=_parse_int,
+            parse_float=_parse_float,
+            parse_constant=_parse_constant,
+            object_pairs_hook=unique_keys,
         )
     except ValueError as exc:
         raise InputError(file, None, f"not JSON: {exc}") from exc
