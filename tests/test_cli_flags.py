@@ -24,7 +24,7 @@ CONFIG = MODEL_REPOSITORY / "llama-3.1-8b-instruct" / "hf-config.json"
         ("--gpu-memory-utilization", "1.5", "1.5 is outside (0, 1]"),
         ("--tensor-parallel-size", "0", "0 is outside [1, 1024]"),
         ("--max-model-len", "4096.0", "'4096.0' is not a whole number"),
-        ("--max-num-seqs", "-3", "-3 is outside [1, 1048576]"),
+        ("--max-num-seqs", "-3", "-3 is outside [1, 16777216]"),
         ("--compute-capability", "nan", "'nan' is not a finite number"),
     ],
 )

@@ -11,7 +11,6 @@ from rich.console import Console
 
 from tritonfleet.errors import InputError
 from tritonfleet.host.gpus import (
-    MIB,
     PROBE_COMMANDS,
     HostFacts,
     Runner,
@@ -22,13 +21,14 @@ from tritonfleet.host.gpus import (
     probe_local,
     read_host_facts,
 )
+from tritonfleet.units import MiB
 
 HOSTS = Path(__file__).parent / "fixtures" / "gpu-hosts"
 H100, H200, PCIE4 = HOSTS / "h100-x1", HOSTS / "h200-x2", HOSTS / "synthetic-pcie-x4-nic2"
 H100_USABLE = 85_017_493_504  # what torch.cuda.mem_get_info reported as total on that host (ctx.txt)
 # memory.total - memory.reserved = 143771 - 616 MiB. (The fixture README's "= 143156" is a slip; CUDA said
 # 143155.94 MiB, and nvidia-smi's memory.free of 143156 MiB is that rounded.)
-H200_USABLE = 143155 * MIB
+H200_USABLE = 143155 * MiB
 H200_UUIDS = ["GPU-ee32b95a-7d65-1510-d0c2-bb26f987df67", "GPU-6f263078-db1c-ef99-ea1c-632f15046016"]
 
 
@@ -60,9 +60,9 @@ def test_h100_all_sources() -> None:
     assert facts.gpu_count == 1
     gpu = facts.gpus[0]
     assert gpu.memory_usable_bytes == H100_USABLE
-    assert gpu.memory_total_bytes == 81559 * MIB
-    assert gpu.memory_reserved_bytes == 480 * MIB
-    assert (gpu.memory_used_bytes, gpu.memory_free_bytes) == (0, 81079 * MIB)
+    assert gpu.memory_total_bytes == 81559 * MiB
+    assert gpu.memory_reserved_bytes == 480 * MiB
+    assert (gpu.memory_used_bytes, gpu.memory_free_bytes) == (0, 81079 * MiB)
     assert gpu.name == "NVIDIA H100 80GB HBM3"
     assert gpu.uuid == "GPU-510529ef-fb74-69be-ea8a-5d5aef678539"
     assert gpu.pci_bus_id == "00000000:00:06.0"
@@ -80,7 +80,7 @@ def test_h200_all_sources() -> None:
     assert [g.pci_bus_id for g in facts.gpus] == ["00000000:00:06.0", "00000000:00:07.0"]
     for gpu in facts.gpus:
         assert gpu.memory_usable_bytes == H200_USABLE == 150_108_897_280
-        assert gpu.memory_reserved_bytes == 616 * MIB
+        assert gpu.memory_reserved_bytes == 616 * MiB
         assert gpu.compute_capability == "9.0"
         assert (gpu.cpu_affinity, gpu.numa_affinity) == ("0-31", "0")
     assert facts.gpus[0].links == {1: "NV18"}
@@ -95,7 +95,7 @@ def test_usable_matches_what_cuda_reported(host: Path) -> None:
     cuda_total = int(text(host, "ctx.txt").split()[3])
     for gpu in read_host_facts(*host_files(host)).gpus:
         # nvidia-smi rounds to MiB; total - reserved may fall short of CUDA's figure, never exceed it.
-        assert 0 <= cuda_total - gpu.memory_usable_bytes < MIB
+        assert 0 <= cuda_total - gpu.memory_usable_bytes < MiB
 
 
 def test_csv_only_has_no_cuda_version() -> None:
@@ -112,7 +112,7 @@ def test_xml_only_has_no_compute_capability() -> None:
     gpu = facts.gpus[0]
     assert gpu.compute_capability is None
     assert gpu.memory_usable_bytes == H100_USABLE
-    assert gpu.memory_reserved_bytes == 480 * MIB
+    assert gpu.memory_reserved_bytes == 480 * MiB
     assert (gpu.name, gpu.mig_mode) == ("NVIDIA H100 80GB HBM3", "Disabled")
     assert (facts.driver_version, facts.cuda_version) == ("580.159.04", "13.0")
 
@@ -186,7 +186,7 @@ def test_xml_fills_gaps_matched_by_uuid() -> None:
         (0, H200_UUIDS[0], "00000000:00:06.0"),
         (1, H200_UUIDS[1], "00000000:00:07.0"),
     ]
-    assert [g.memory_reserved_bytes for g in facts.gpus] == [616 * MIB, 616 * MIB]
+    assert [g.memory_reserved_bytes for g in facts.gpus] == [616 * MiB, 616 * MiB]
     assert [g.memory_usable_bytes for g in facts.gpus] == [H200_USABLE, H200_USABLE]
     assert facts.cuda_version == "13.0"
 
@@ -195,8 +195,8 @@ def test_csv_values_win_over_xml() -> None:
     csv_text = "index, name, memory.total [MiB], memory.reserved [MiB]\n0, H100 per CSV, 81559 MiB, 500 MiB\n"
     gpu = collect(csv_text, text(H100, "smi-q.xml")).gpus[0]
     assert gpu.name == "H100 per CSV"
-    assert gpu.memory_reserved_bytes == 500 * MIB
-    assert gpu.memory_usable_bytes == (81559 - 500) * MIB
+    assert gpu.memory_reserved_bytes == 500 * MiB
+    assert gpu.memory_usable_bytes == (81559 - 500) * MiB
     assert gpu.uuid == "GPU-510529ef-fb74-69be-ea8a-5d5aef678539"  # no uuid column: matched by index
 
 

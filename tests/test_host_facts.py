@@ -21,8 +21,6 @@ from rich.console import Console
 
 from tritonfleet.errors import InputError
 from tritonfleet.host.gpus import (
-    MIB,
-    TIB,
     HostFacts,
     collect,
     facts_table,
@@ -33,12 +31,14 @@ from tritonfleet.host.gpus import (
     probe_local,
     read_host_facts,
 )
+from tritonfleet.limits import MAX_GPU_BYTES
+from tritonfleet.units import MiB
 
 from helpers import GPU_HOSTS, MODEL_REPOSITORY
 
 H100, H200, PCIE4 = GPU_HOSTS / "h100-x1", GPU_HOSTS / "h200-x2", GPU_HOSTS / "synthetic-pcie-x4-nic2"
 H200_UUIDS = ["GPU-ee32b95a-7d65-1510-d0c2-bb26f987df67", "GPU-6f263078-db1c-ef99-ea1c-632f15046016"]
-H200_TOTAL = 143771 * MIB
+H200_TOTAL = 143771 * MiB
 EIGHT_B = "llama-3.1-8b-instruct"
 NOT_FACTS = "not host facts from `tritonfleet facts --format json`"
 
@@ -101,14 +101,14 @@ def both(*edits: Callable[[dict[str, Any]], None]) -> Callable[[dict[str, Any]],
 
 REFUSED = [
     pytest.param(
-        gpu(0, memory_usable_bytes=143772 * MIB),
+        gpu(0, memory_usable_bytes=143772 * MiB),
         "gpus.0.memory_usable_bytes",
         "usable 150755868672 bytes (143772 MiB) is more than memory_total_bytes 150754820096 bytes "
         "(143771 MiB)",
         id="usable-above-total",
     ),
     pytest.param(
-        gpu(1, memory_usable_bytes=143156 * MIB),  # memory.free taken for usable: 616 + 143156 > 143771
+        gpu(1, memory_usable_bytes=143156 * MiB),  # memory.free taken for usable: 616 + 143156 > 143771
         "gpus.1.memory_usable_bytes",
         "reserved 645922816 bytes (616 MiB) + usable 150109945856 bytes (143156 MiB) is more than total "
         "150754820096 bytes (143771 MiB); usable is total - reserved",
@@ -128,7 +128,7 @@ REFUSED = [
         id="free-above-total",
     ),
     pytest.param(
-        gpu(0, memory_total_bytes=16 * TIB + MIB),
+        gpu(0, memory_total_bytes=MAX_GPU_BYTES + MiB),
         "gpus.0.memory_total_bytes",
         "17592187092992 bytes is more than 16 TiB; no GPU has that much memory",
         id="total-above-16-TiB",
@@ -279,7 +279,7 @@ def test_what_tritonfleet_facts_writes_is_read_back(tmp_path: Path, facts: HostF
 
 def test_plan_refuses_impossible_facts_in_one_line(cli, tmp_path: Path) -> None:
     facts = h200_facts()
-    facts["gpus"][0]["memory_usable_bytes"] = 143772 * MIB
+    facts["gpus"][0]["memory_usable_bytes"] = 143772 * MiB
     path = write(tmp_path, "host-facts.json", json.dumps(facts))
     result = cli("plan", MODEL_REPOSITORY, "--host-facts", path, "--model", EIGHT_B)
     assert result.code == 2
@@ -395,7 +395,7 @@ def test_gpus_2_and_5_keep_their_indices_through_merge_topo_and_table(tmp_path: 
         (2, H200_UUIDS[0], "00000000:00:06.0"),
         (5, H200_UUIDS[1], "00000000:00:07.0"),
     ]
-    assert [g.memory_reserved_bytes for g in facts.gpus] == [616 * MIB, 616 * MIB]
+    assert [g.memory_reserved_bytes for g in facts.gpus] == [616 * MiB, 616 * MiB]
     assert [g.links for g in facts.gpus] == [{5: "NV18"}, {2: "NV18"}]
     assert facts.all_pairs_nvlink
     assert [row[0] for row in table_rows(facts)] == ["2", "5"]
@@ -508,7 +508,7 @@ def test_header_with_extra_spaces() -> None:
     )
     gpu = collect(csv_text).gpus[0]
     assert (gpu.index, gpu.uuid, gpu.name) == (0, H200_UUIDS[0], "NVIDIA H200")
-    assert (gpu.memory_total_bytes, gpu.memory_reserved_bytes) == (H200_TOTAL, 616 * MIB)
+    assert (gpu.memory_total_bytes, gpu.memory_reserved_bytes) == (H200_TOTAL, 616 * MiB)
     assert (gpu.compute_capability, gpu.mig_mode) == ("9.0", "Disabled")
 
 
@@ -528,7 +528,7 @@ def test_bracketed_non_values_are_unknown(non_value: str) -> None:
         (None,) * 5
     )
     assert facts.driver_version is None
-    assert gpu.memory_usable_bytes == 81079 * MIB  # used + free
+    assert gpu.memory_usable_bytes == 81079 * MiB  # used + free
 
 
 def test_required_value_not_permitted_names_the_cell() -> None:
@@ -630,7 +630,7 @@ def test_json_key_with_a_newline_stays_one_line(tmp_path: Path) -> None:
 def test_csv_lone_carriage_returns_parse() -> None:
     # Was csv.Error: the reader got "\r"-separated lines as one line.
     facts = collect(text(H100, "smi-query.csv").replace("\n", "\r"))
-    assert facts.gpus[0].memory_usable_bytes == (81559 - 480) * MIB
+    assert facts.gpus[0].memory_usable_bytes == (81559 - 480) * MiB
 
 
 @pytest.mark.parametrize(
@@ -722,7 +722,7 @@ def test_probe_local_survives_bytes_that_are_not_utf8() -> None:
 
     facts = probe_local(runner=run)
     assert facts.gpus[0].name == "NVIDIA H\ufffd100"
-    assert facts.gpus[0].memory_usable_bytes == (81559 - 480) * MIB
+    assert facts.gpus[0].memory_usable_bytes == (81559 - 480) * MiB
 
 
 def test_mig_is_named_before_the_gpu_count(cli, tmp_path):

@@ -18,6 +18,7 @@ LAYERS = {
     "__init__": 0,  # __version__ only
     "errors": 0,
     "units": 0,
+    "limits": 1,  # in GiB
     "console": 0,
     "files": 1,
     "pins": 2,

@@ -5,11 +5,8 @@ from __future__ import annotations
 import argparse
 
 from tritonfleet.cli.common import finite_float, path_arg, whole_number
-
-# Bounds that keep flags meaningful: no GPU has 16 TiB, no engine runs 10^6 sequences at once.
-MAX_GPU_GIB = 16384
-MAX_COUNT = 1 << 20
-MAX_TOKENS = 1 << 30
+from tritonfleet.limits import MAX_GPU_BYTES, MAX_PARALLEL, MAX_SEQUENCES, MAX_TOKENS
+from tritonfleet.units import GiB
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -27,7 +24,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     est.add_argument(
         "--gpu-total-gib",
-        type=finite_float(0, MAX_GPU_GIB, low_open=True),
+        type=finite_float(0, MAX_GPU_BYTES / GiB, low_open=True),
         required=True,
         metavar="G",
         help="memory CUDA reports per GPU",
@@ -38,15 +35,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="U",
         help="fraction of the GPU vLLM may use (default: the pinned vLLM's)",
     )
-    est.add_argument("--tensor-parallel-size", type=whole_number(1, 1024), default=1, metavar="N")
-    est.add_argument("--pipeline-parallel-size", type=whole_number(1, 1024), default=1, metavar="N")
+    est.add_argument("--tensor-parallel-size", type=whole_number(1, MAX_PARALLEL), default=1, metavar="N")
+    est.add_argument("--pipeline-parallel-size", type=whole_number(1, MAX_PARALLEL), default=1, metavar="N")
     est.add_argument("--dtype", choices=("auto", "bfloat16", "float16", "float32"), default="auto")
     est.add_argument("--kv-cache-dtype", choices=("auto", "fp8"), default="auto")
     est.add_argument(
         "--max-model-len", type=whole_number(1, MAX_TOKENS), metavar="L", help="default: the model's maximum"
     )
     est.add_argument(
-        "--max-num-seqs", type=whole_number(1, MAX_COUNT), metavar="S", help="default: the pinned vLLM's"
+        "--max-num-seqs", type=whole_number(1, MAX_SEQUENCES), metavar="S", help="default: the pinned vLLM's"
     )
     est.add_argument("--max-num-batched-tokens", type=whole_number(1, MAX_TOKENS), metavar="B")
     est.add_argument("--no-chunked-prefill", action="store_true", help="as enable_chunked_prefill: false")
@@ -78,7 +75,6 @@ def run(args: argparse.Namespace) -> int:
     from tritonfleet.cli.common import print_json
     from tritonfleet.console import console
     from tritonfleet.sizing import memory
-    from tritonfleet.units import GiB
 
     source = str(args.model_config)
     shape = memory.shape_from_config(memory.read_config(args.model_config), source)

@@ -33,12 +33,10 @@ from rich.table import Table
 
 from tritonfleet.errors import InputError
 from tritonfleet.files import read_text
+from tritonfleet.limits import MAX_GPU_BYTES
+from tritonfleet.units import GiB, MiB
 
-MIB = 1 << 20
-GIB = 1 << 30
-TIB = 1 << 40
-# Far above any GPU or host: a value past these is a garbled capture or a hand-edited file, not a host.
-MAX_MEMORY_BYTES = 16 * TIB
+# Far above any host: a value past these is a garbled capture or a hand-edited file (limits.py for memory).
 MAX_GPU_INDEX = 1023
 SCHEMA_VERSION = 1
 # What probe_local asks for, and every column the CSV parser reads; others are ignored.
@@ -70,7 +68,7 @@ def _invalid(why: str, *at: str | int) -> PydanticCustomError:
 
 
 def _size(n: int) -> str:
-    return f"{n} bytes ({n // MIB} MiB)" if n % MIB == 0 else f"{n} bytes"
+    return f"{n} bytes ({n // MiB} MiB)" if n % MiB == 0 else f"{n} bytes"
 
 
 class _Frozen(BaseModel):
@@ -116,7 +114,7 @@ class GpuFacts(_Frozen):
     def _within_total(cls, n: int | None, info: ValidationInfo) -> int | None:
         if n is None:
             return n
-        if n > MAX_MEMORY_BYTES:
+        if n > MAX_GPU_BYTES:
             raise _invalid(f"{n} bytes is more than 16 TiB; no GPU has that much memory")
         total = info.data.get("memory_total_bytes")
         if info.field_name == "memory_total_bytes" or total is None:
@@ -313,9 +311,9 @@ def _mib_bytes(raw: str | None, source: str, field: str) -> int | None:
         why = f"unit {m['unit'][:20]!r} in {value[:50]!r}; nvidia-smi reports memory in MiB"
         raise InputError(source, field, why)
     mib = _whole(m["num"])
-    if mib is None or mib * MIB > MAX_MEMORY_BYTES:
+    if mib is None or mib * MiB > MAX_GPU_BYTES:
         raise InputError(source, field, f"{value[:50]!r} is more than 16 TiB; no GPU has that much memory")
-    return mib * MIB
+    return mib * MiB
 
 
 def _total_bytes(raw: str | None, source: str, field: str) -> int | None:
@@ -567,7 +565,7 @@ def _usable(g: GpuRecord, source: str) -> int:
         why = "unknown, and so is memory.used or memory.free; query memory.reserved"
         raise InputError(source, f"gpu[{g.index}].memory.reserved", why)
     if not 0 < usable <= g.memory_total_bytes:
-        why = f"usable {usable // MIB} MiB outside total {g.memory_total_bytes // MIB} MiB"
+        why = f"usable {usable // MiB} MiB outside total {g.memory_total_bytes // MiB} MiB"
         raise InputError(source, f"gpu[{g.index}].memory", why)
     return usable
 
@@ -695,8 +693,8 @@ def facts_table(facts: HostFacts) -> Table:
     for header in ("GPU", "Name", "Total GiB", "Reserved MiB", "Usable GiB", "CC", "MIG", "Links", "NUMA"):
         table.add_column(header, justify="left" if header in ("Name", "Links") else "right")
     for g in facts.gpus:
-        reserved = None if g.memory_reserved_bytes is None else str(g.memory_reserved_bytes // MIB)
-        sizes = (f"{g.memory_total_bytes / GIB:.2f}", reserved, f"{g.memory_usable_bytes / GIB:.2f}")
+        reserved = None if g.memory_reserved_bytes is None else str(g.memory_reserved_bytes // MiB)
+        sizes = (f"{g.memory_total_bytes / GiB:.2f}", reserved, f"{g.memory_usable_bytes / GiB:.2f}")
         rest = (g.compute_capability, g.mig_mode, _links_summary(g.links), g.numa_affinity)
         # Every cell escaped: rich reads "[...]" as markup, and a NUMA affinity is whatever topo printed.
         table.add_row(str(g.index), escape(g.name), *(escape(v or "-") for v in (*sizes, *rest)))

@@ -14,10 +14,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from tritonfleet.errors import InputError
-
-# Bounds beyond any real deployment; they keep absurd values from reaching arithmetic.
-MAX_PARALLEL = 1024
-MAX_TOKENS = 1 << 30
+from tritonfleet.limits import MAX_PARALLEL, MAX_SEQUENCES, MAX_TOKENS
 
 
 class EngineJson(BaseModel):
@@ -32,7 +29,7 @@ class EngineJson(BaseModel):
     dtype: str = "auto"
     kv_cache_dtype: str = "auto"
     max_model_len: int | None = Field(None, ge=1, le=MAX_TOKENS)
-    max_num_seqs: int | None = Field(None, ge=1, le=MAX_TOKENS)
+    max_num_seqs: int | None = Field(None, ge=1, le=MAX_SEQUENCES)
     max_num_batched_tokens: int | None = Field(None, ge=1, le=MAX_TOKENS)
     enable_chunked_prefill: bool | None = None
     enforce_eager: bool = False

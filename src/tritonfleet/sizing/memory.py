@@ -31,6 +31,7 @@ from types import MappingProxyType
 from typing import Any, Literal
 
 from tritonfleet.errors import InputError
+from tritonfleet.limits import MAX_GPU_BYTES, MAX_PARALLEL, MAX_SEQUENCES, MAX_TOKENS
 from tritonfleet.sizing import families
 from tritonfleet.sizing.config import show
 from tritonfleet.sizing.shape import (  # re-exported: callers size models through this module
@@ -439,12 +440,7 @@ def engine_args_origins(source: str | Path) -> dict[str, Origin]:
     return {name: Origin(str(source), name) for name in ENGINE_ARG_SETTINGS}
 
 
-# A GPU larger than this is a unit mistake, not a GPU: 16 TiB, a hundred times today's largest.
-MAX_GPU_TOTAL_BYTES = 16 << 40
 SERVED_DTYPES = ("auto", *DTYPE_BYTES)
-MAX_PARALLEL = 1024  # GPUs in one tensor- or pipeline-parallel group
-MAX_SEQUENCES = 1 << 24  # max_num_seqs
-MAX_BATCHED_TOKENS = 1 << 32  # max_num_batched_tokens
 
 
 def _is_number(value: object) -> bool:
@@ -484,10 +480,10 @@ def _check(shape: Shape, settings: Settings, source: str, origins: Mapping[str, 
         raise bad("gpu_total_bytes", f"{show(total)} is not a size")
     if not total > 0:  # NaN included
         raise bad("gpu_total_bytes", f"{_gib(total)} is not a positive size")
-    if not total <= MAX_GPU_TOTAL_BYTES:
+    if not total <= MAX_GPU_BYTES:
         raise bad(
             "gpu_total_bytes",
-            f"{_gib(total, ' GiB')} is more than {MAX_GPU_TOTAL_BYTES // GiB} GiB, the most one GPU has",
+            f"{_gib(total, ' GiB')} is more than {MAX_GPU_BYTES // GiB} GiB, the most one GPU has",
         )
     for name, most in (("tensor_parallel_size", MAX_PARALLEL), ("pipeline_parallel_size", MAX_PARALLEL),
                        ("max_num_seqs", MAX_SEQUENCES)):  # fmt: skip
@@ -533,10 +529,10 @@ def _check(shape: Shape, settings: Settings, source: str, origins: Mapping[str, 
         raise bad("max_num_batched_tokens", f"{show(batched)} is not a whole number of tokens")
     if batched is not None and batched <= 0:
         raise bad("max_num_batched_tokens", f"{show(batched)} is not positive")
-    if batched is not None and batched > MAX_BATCHED_TOKENS:
+    if batched is not None and batched > MAX_TOKENS:
         raise bad(
             "max_num_batched_tokens",
-            f"{show(batched)} is more than {MAX_BATCHED_TOKENS}, the most tritonfleet sizes",
+            f"{show(batched)} is more than {MAX_TOKENS}, the most tritonfleet sizes",
         )
     if settings.dtype not in SERVED_DTYPES:
         raise bad("dtype", f"{show(settings.dtype)} is not a dtype vLLM serves ({', '.join(SERVED_DTYPES)})")
