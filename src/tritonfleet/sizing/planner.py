@@ -94,13 +94,12 @@ def kv_cache_dtype(value: str) -> str | None:
 
 
 def settings_from_engine_args(
-    engine_args: Mapping[str, Any],
+    given: schema.EngineJson,
     gpu_total_bytes: int,
     compute_capability: float = memory.DEFAULT_COMPUTE_CAPABILITY,
     source: str = ENGINE_FILE,
 ) -> memory.Settings:
-    """The memory-relevant engine arguments of a model.json; what it omits takes vLLM's default."""
-    given = schema.parse(dict(engine_args), source)
+    """The memory-relevant engine arguments of a checked model.json; what it omits takes vLLM's default."""
     defaults = memory.Settings(gpu_total_bytes=gpu_total_bytes, compute_capability=compute_capability)
     dtype = _DTYPES.get(given.dtype)
     kv_dtype = kv_cache_dtype(given.kv_cache_dtype)
@@ -191,8 +190,8 @@ def plannable(models: Sequence[Any]) -> tuple[list[Any], list[str]]:
             skipped.append(f"{model.name}: not planned (model.json fixes kv_cache_memory_bytes)")
         elif not (model.folder / HF_CONFIG).exists():  # one that is there but unreadable is an error
             skipped.append(f"{model.name}: not planned (no {HF_CONFIG} beside its config.pbtxt)")
-        elif kv_cache_dtype(str(model.engine_args.get("kv_cache_dtype", "auto"))) is None:
-            why = f"kv_cache_dtype {model.engine_args['kv_cache_dtype']} is not one tritonfleet can size"
+        elif kv_cache_dtype(model.settings.kv_cache_dtype) is None:
+            why = f"kv_cache_dtype {model.settings.kv_cache_dtype} is not one tritonfleet can size"
             skipped.append(f"{model.name}: not planned ({why})")
         else:
             sized.append(model)
@@ -226,7 +225,7 @@ def requests_for(
                 "one engine per model: use count 1 (vLLM batches requests itself)",
             )
         source = str(model.engine_file)
-        settings = settings_from_engine_args(model.engine_args, gpu_total, compute_capability, source)
+        settings = settings_from_engine_args(model.settings, gpu_total, compute_capability, source)
         batched = settings.max_num_batched_tokens
         length = settings.max_model_len or shape.max_position
         if not settings.enable_chunked_prefill and batched is not None and batched < length:
@@ -339,7 +338,6 @@ class RepositoryPlan:
 
     host: HostPlan | None
     skipped: list[str]  # "NAME: not planned (why)", one per model left as its model.json has it
-    facts_source: str
 
     def utilizations(self) -> dict[str, float]:
         return {p.name: p.utilization for p in self.host.models} if self.host else {}
@@ -352,10 +350,9 @@ class RepositoryPlan:
 def gpu_totals(facts: gpus.HostFacts, source: str) -> list[int]:
     """What each GPU of the host offers the planner; InputError for a host it cannot plan for."""
     if not facts.gpus:
-        why = f"no GPU to plan for (probe {facts.probe.status}: {facts.probe.detail})".replace(
-            " (probe ok: )", ""
-        )
-        raise InputError(source, "gpus", why)
+        probe = facts.probe
+        detail = "" if probe.status == "ok" else f" (probe {probe.status}: {probe.detail})"
+        raise InputError(source, "gpus", f"no GPU to plan for{detail}")
     for gpu in facts.gpus:
         if (gpu.mig_mode or "").lower() == "enabled":
             raise InputError(
@@ -395,7 +392,7 @@ def plan_repository(
                 "--concurrency/--kv-tokens", name, f"has a target but is {why.split(': ', 1)[1]}"
             )
     if not sized:
-        return RepositoryPlan(None, skipped, facts_source)
+        return RepositoryPlan(None, skipped)
     requests = requests_for(sized, min(totals), targets, compute_capability(facts), facts_source)
     host = plan_host(requests, totals, margin, labels=[g.index for g in facts.gpus])
-    return RepositoryPlan(host, skipped, facts_source)
+    return RepositoryPlan(host, skipped)
