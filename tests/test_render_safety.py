@@ -234,3 +234,23 @@ def test_the_test_model_on_a_read_only_file_system_is_one_line(cli, read_only: P
     assert result.err.strip().endswith(
         f"{read_only / 'tiny'}: cannot write the test model: Read-only file system"
     )
+
+
+def test_when_the_old_copy_cannot_be_put_back_the_error_says_where_it_is(
+    cli, workspace, tmp_path, monkeypatch
+):
+    dest = tmp_path / "rendered"
+    assert cli("render", workspace / "models", dest, "--model", TINY).code == 0
+    before = snapshot(dest)
+    real_replace = Path.replace
+
+    def stuck(self: Path, target):
+        if Path(target) == dest:  # neither the new copy nor the old one can be renamed into place
+            raise OSError(errno.EBUSY, os.strerror(errno.EBUSY), str(target))
+        return real_replace(self, target)
+
+    monkeypatch.setattr(Path, "replace", stuck)
+    result = cli("render", workspace / "models", dest, "--force")
+    assert result.code == 2
+    kept = result.err.strip().rpartition("; the previous one is in ")[2]
+    assert kept and snapshot(Path(kept)) == before  # never deleted: the only copy

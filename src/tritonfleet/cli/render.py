@@ -38,7 +38,6 @@ def run(args: argparse.Namespace) -> int:
     from tritonfleet.repository import render
 
     models, facts, spec = load_and_validate(args, args.engine, planning=True)
-    render.check_destination(args.src, args.dest, args.force)
     notes: list[str] = []
     overrides: dict[str, dict[str, object]] = {}
     if facts is not None:

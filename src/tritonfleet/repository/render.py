@@ -109,7 +109,8 @@ def write_repository(
         if retired is not None and not dest.exists():
             with contextlib.suppress(OSError):
                 (retired / dest.name).replace(dest)  # put the previous repository back
-        raise InputError(dest, None, f"cannot write the repository: {_reason(exc)}") from exc
+        kept = "" if dest.exists() or retired is None else f"; the previous one is in {retired / dest.name}"
+        raise InputError(dest, None, f"cannot write the repository: {_reason(exc)}{kept}") from exc
     finally:
         if staging is not None:
             shutil.rmtree(staging, ignore_errors=True)
