@@ -431,7 +431,7 @@ def test_unreadable_and_non_json_configs(cli, tmp_path: Path):
     garbage.write_text("{not json")
     result = cli(*ESTIMATE, "--model-config", tmp_path)  # a folder with a config.json in it
     assert result.code == 2
-    assert result.err.startswith(f"tritonfleet memory estimate: error: {garbage}: not JSON")
+    assert result.err.startswith(f"tritonfleet memory estimate: error: {garbage}: line 1:2: malformed JSON")
 
 
 def test_cli_prints_the_keys_it_promises(cli):

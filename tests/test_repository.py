@@ -187,7 +187,7 @@ BAD_REPOSITORIES: dict[str, tuple[Mutation, str, str]] = {
     "model.json not an object": (
         write(f"{SMALL}/1/model.json", '["model"]'),
         f"{SMALL}/1/model.json",
-        r"must be a JSON object, got list",
+        r"not a JSON object but list",
     ),
     "engine argument of the wrong type": (
         edit_json(SMALL, lambda d: d.update(tensor_parallel_size="2")),

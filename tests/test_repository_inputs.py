@@ -85,7 +85,7 @@ def test_nan_in_model_json_is_refused(cli, repo, facts, tmp_path):
     engine_file.write_text('{"model": "m", "gpu_memory_utilization": NaN}')
     for result in run_all(cli, repo, facts, tmp_path):
         assert result.code == 2
-        assert f"{engine_file}: malformed JSON: NaN is not a JSON number" in result.err
+        assert f"{engine_file}: gpu_memory_utilization: NaN is not a JSON number" in result.err
 
 
 @pytest.mark.parametrize("name", ["²", "٣", "1a", "v2"])

@@ -449,9 +449,11 @@ def test_a_schema_once_parsed_is_not_parsed_again():
         ('{"n": ' + "9" * 5000 + "}", "n", "has 5000 digits"),
         ("[1, 2]", None, "not a JSON object"),
         ('"config"', None, "not a JSON object"),
-        ("{not json", None, "not JSON: "),
-        ("", None, "not JSON: "),
-        ("[" * 100_000 + "]" * 100_000, None, "not JSON: nested too deeply"),
+        ("{not json", "line 1:2", "malformed JSON: Expecting property name"),
+        ("", "line 1:1", "malformed JSON: Expecting value"),
+        ("[" * 100_000 + "]" * 100_000, None, "malformed JSON: nested too deeply"),
+        ('{"model_type": "\\ud800"}', "model_type", "a \\u escape that is not a character"),
+        ('{"a": 1, "a": 2}', None, 'malformed JSON: key "a" appears twice'),
     ],
     ids=[
         "nan",
@@ -465,6 +467,8 @@ def test_a_schema_once_parsed_is_not_parsed_again():
         "broken",
         "empty",
         "deep",
+        "lone-surrogate",
+        "key-twice",
     ],
 )
 def test_json_that_is_not_a_config_is_one_line(tmp_path: Path, text: str, field, message: str):

@@ -12,8 +12,10 @@ from __future__ import annotations
 import contextlib
 import errno
 import json
+import math
 import os
 import tempfile
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -64,14 +66,105 @@ def read_text(
         raise InputError(path, None, f"cannot read {what}: {describe_os_error(exc)}") from exc
 
 
-def unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    """A json.loads object_pairs_hook: a key given twice is an error, not the last one silently kept."""
+# --- JSON files operators write (model.json) or copy (hf-config.json) ------------------------------
+
+# The longest number such a file may write: more digits than any count tritonfleet accepts could need.
+MAX_JSON_DIGITS = 40
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    # A key given twice is an error, not the last one silently kept.
     seen: set[str] = set()
     for key, _ in pairs:
         if key in seen:
             raise ValueError(f"key {json.dumps(key)} appears twice (JSON keeps only the last)")
         seen.add(key)
     return dict(pairs)
+
+
+class _BadNumber:
+    """What a JSON number tritonfleet refuses parses to, until its place in the file is found."""
+
+    def __init__(self, text: str, why: str) -> None:
+        self.message = f"{text if len(text) <= 20 else text[:17] + '...'} {why}"
+
+
+def _parse_int(text: str) -> int | _BadNumber:
+    digits = len(text.lstrip("-"))
+    return int(text) if digits <= MAX_JSON_DIGITS else _BadNumber(text, f"has {digits} digits")
+
+
+def _parse_float(text: str) -> float | _BadNumber:
+    value = float(text)
+    return value if math.isfinite(value) else _BadNumber(text, "is too large a number")
+
+
+def _parse_constant(text: str) -> _BadNumber:
+    return _BadNumber(text, "is not a JSON number")  # NaN, Infinity, -Infinity
+
+
+def _key(part: int | str) -> str:
+    text = str(part)
+    plain = text and "." not in text and text.isprintable() and not any(c.isspace() for c in text)
+    return text if plain else json.dumps(text)
+
+
+def dotted(path: Sequence[int | str]) -> str | None:
+    """A key's place in the file for an error: `text_config.rope_scaling.factor`, `layer_types.3`; a key
+    that is empty or holds dots, spaces or control characters is quoted, so the error stays one line."""
+    return ".".join(_key(part) for part in path) or None
+
+
+def _bad_values(data: object) -> Iterator[tuple[str | None, str]]:
+    """Every refused number or lone surrogate in parsed JSON, in file order, with its dotted key."""
+    stack: list[tuple[tuple[int | str, ...], object]] = [((), data)]
+    while stack:
+        where, value = stack.pop()
+        if isinstance(value, _BadNumber):
+            yield dotted(where), value.message
+        elif isinstance(value, str) and not _encodable(value):
+            yield dotted(where), "holds a \\u escape that is not a character (a lone surrogate)"
+        elif isinstance(value, dict):
+            for key in value:
+                if not _encodable(key):
+                    yield dotted(where), "has a key with a \\u escape that is not a character"
+            stack.extend(((*where, k), v) for k, v in reversed(value.items()))
+        elif isinstance(value, list):
+            stack.extend(((*where, i), v) for i, v in reversed(list(enumerate(value))))
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def load_json_object(text: str, source: Path | str) -> dict[str, Any]:
+    """A JSON object by JSON's own rules, not Python's: NaN and Infinity are not numbers, a number too
+    large for a float or with more than MAX_JSON_DIGITS digits is refused where it stands, and so are
+    a key given twice and a \\u escape that is no character. InputError naming the place otherwise."""
+    try:
+        data = json.loads(
+            text,
+            parse_int=_parse_int,
+            parse_float=_parse_float,
+            parse_constant=_parse_constant,
+            object_pairs_hook=_unique_keys,
+        )
+    except json.JSONDecodeError as exc:
+        raise InputError(source, f"line {exc.lineno}:{exc.colno}", f"malformed JSON: {exc.msg}") from exc
+    except ValueError as exc:
+        raise InputError(source, None, f"malformed JSON: {exc}") from exc
+    except RecursionError as exc:
+        raise InputError(source, None, "malformed JSON: nested too deeply") from exc
+    if not isinstance(data, dict):
+        raise InputError(source, None, f"not a JSON object but {type(data).__name__}")
+    bad = next(_bad_values(data), None)
+    if bad is not None:
+        raise InputError(source, bad[0], bad[1])
+    return data
 
 
 def _umask() -> int:

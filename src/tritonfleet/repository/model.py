@@ -8,8 +8,6 @@ Triton would serve (its version_policy) is loaded, and each model.json's typed k
 
 from __future__ import annotations
 
-import json
-import math
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -17,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from tritonfleet.errors import InputError
-from tritonfleet.files import read_text, unique_keys
+from tritonfleet.files import load_json_object, read_text
 from tritonfleet.repository import protobuf
 from tritonfleet.repository.schema import EngineJson, parse
 from tritonfleet.serving.contract import ENGINE_FILE
@@ -99,32 +97,8 @@ def parse_config(text: str, source: Path) -> Any:
 
 
 def parse_engine_args(text: str, source: Path) -> dict[str, Any]:
-    """model.json as a dict (JSON's NaN and Infinity refused: vLLM's arguments are finite)."""
-
-    def no_constant(name: str) -> Any:
-        raise ValueError(f"{name} is not a JSON number")
-
-    def finite(number: str) -> float:
-        value = float(number)
-        if not math.isfinite(value):
-            raise ValueError(f"{number} is beyond a float's range")
-        return value
-
-    try:
-        data = json.loads(text, parse_constant=no_constant, parse_float=finite, object_pairs_hook=unique_keys)
-    except json.JSONDecodeError as exc:
-        raise InputError(source, f"line {exc.lineno}:{exc.colno}", f"malformed JSON: {exc.msg}") from exc
-    except (ValueError, RecursionError) as exc:
-        raise InputError(source, None, f"malformed JSON: {exc}") from exc
-    if not isinstance(data, dict):
-        raise InputError(source, None, f"must be a JSON object, got {type(data).__name__}")
-    try:
-        json.dumps(data, ensure_ascii=False).encode("utf-8")
-    except UnicodeEncodeError as exc:  # a lone surrogate such as "\ud800": no text it could stand for
-        raise InputError(
-            source, None, "holds a \\u escape that is not a character (a lone surrogate)"
-        ) from exc
-    return data
+    """model.json as a dict, by JSON's own rules (files.load_json_object): vLLM's arguments are finite."""
+    return load_json_object(text, source)
 
 
 def _version_folders(folder: Path) -> list[Path]:

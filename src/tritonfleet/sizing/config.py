@@ -14,16 +14,16 @@ top-k within the experts), depends on the model family and is checked where the 
 
 from __future__ import annotations
 
-import json
 import math
 import reprlib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainValidator, ValidationError
 from pydantic_core import PydanticCustomError
 
 from tritonfleet.errors import InputError
+from tritonfleet.files import dotted
 
 # Bounds on what a config may declare: each well above the largest released model (in brackets), low
 # enough that an absurd value fails at once instead of running for minutes.
@@ -297,18 +297,6 @@ class ModelConfig(TextConfig):
     text_config: Annotated[TextConfig | None, BeforeValidator(_object)] = None
     vision_config: Annotated[VisionConfig | None, BeforeValidator(_object)] = None
     quantization_config: Annotated[QuantizationConfig | None, BeforeValidator(_object)] = None
-
-
-def _key(part: int | str) -> str:
-    text = str(part)
-    plain = text and "." not in text and text.isprintable() and not any(c.isspace() for c in text)
-    return text if plain else json.dumps(text)
-
-
-def dotted(path: Sequence[int | str]) -> str | None:
-    """A key's place in the file for an error: `text_config.rope_scaling.factor`, `layer_types.3`; a key
-    that is empty or holds dots, spaces or control characters is quoted, so the error stays one line."""
-    return ".".join(_key(part) for part in path) or None
 
 
 def _message(error: Mapping[str, Any]) -> str:

@@ -7,16 +7,14 @@ differently is one table (families.py). memory.py sizes a Shape for given engine
 
 from __future__ import annotations
 
-import json
-import math
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
 from tritonfleet.errors import InputError
-from tritonfleet.files import read_text, unique_keys
+from tritonfleet.files import load_json_object, read_text
 from tritonfleet.sizing import families
 from tritonfleet.sizing.config import (
     MAX_POSITIONS,
@@ -24,7 +22,6 @@ from tritonfleet.sizing.config import (
     QuantizationConfig,
     TextConfig,
     VisionConfig,
-    dotted,
     parse,
     show,
 )
@@ -105,49 +102,10 @@ class Shape:
     extra_norm_params_per_layer: int = 0
 
 
-# The longest number a config may write: more digits than any count tritonfleet accepts could need.
-MAX_JSON_DIGITS = 40
-
-
-class _BadNumber:
-    """What a JSON number tritonfleet refuses parses to, until its place in the file is found."""
-
-    def __init__(self, text: str, why: str) -> None:
-        self.message = f"{text if len(text) <= 20 else text[:17] + '...'} {why}"
-
-
-def _parse_int(text: str) -> int | _BadNumber:
-    digits = len(text.lstrip("-"))
-    return int(text) if digits <= MAX_JSON_DIGITS else _BadNumber(text, f"has {digits} digits")
-
-
-def _parse_float(text: str) -> float | _BadNumber:
-    value = float(text)
-    return value if math.isfinite(value) else _BadNumber(text, "is too large a number")
-
-
-def _parse_constant(text: str) -> _BadNumber:
-    return _BadNumber(text, "is not a JSON number")  # NaN, Infinity, -Infinity
-
-
-def _bad_numbers(data: object) -> Iterator[tuple[str | None, _BadNumber]]:
-    """Every refused number in parsed JSON, in file order, with its dotted key (list entries by index)."""
-    stack: list[tuple[tuple[int | str, ...], object]] = [((), data)]
-    while stack:
-        where, value = stack.pop()
-        if isinstance(value, _BadNumber):
-            yield dotted(where), value
-        elif isinstance(value, dict):
-            stack.extend(((*where, k), v) for k, v in reversed(value.items()))
-        elif isinstance(value, list):
-            stack.extend(((*where, i), v) for i, v in reversed(list(enumerate(value))))
-
-
 def read_config(path: Path | str) -> dict[str, Any]:
     """config.json (or a folder holding it), as a dict; InputError when it cannot be read.
 
-    JSON's own rules apply, not Python's: NaN and Infinity are not numbers there, and a number too
-    large for a float, or with more than MAX_JSON_DIGITS digits, is refused where it stands.
+    Read by JSON's own rules, not Python's (files.load_json_object: no NaN, no key twice, ...).
     """
     path = Path(path)
     file = path / "config.json" if path.is_dir() else path
@@ -157,23 +115,7 @@ def read_config(path: Path | str) -> dict[str, Any]:
         reason = exc.message.removeprefix("cannot read model config: ").removeprefix("model config ")
         reason = reason.removeprefix("is ").replace("expected, found a directory", "a directory")
         raise InputError(file, None, f"cannot read the model config: {reason}") from exc
-    try:
-        data = json.loads(
-            text,
-            parse_int=_parse_int,
-            parse_float=_parse_float,
-            parse_constant=_parse_constant,
-            object_pairs_hook=unique_keys,
-        )
-    except ValueError as exc:
-        raise InputError(file, None, f"not JSON: {exc}") from exc
-    except RecursionError as exc:
-        raise InputError(file, None, "not JSON: nested too deeply") from exc
-    if not isinstance(data, dict):
-        raise InputError(file, None, "not a JSON object")
-    bad = next(_bad_numbers(data), None)
-    if bad is not None:
-        raise InputError(file, bad[0], bad[1].message)
+    data = load_json_object(text, file)
     return data
 
 
