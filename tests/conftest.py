@@ -10,7 +10,7 @@ import pytest
 
 from tritonfleet.cli import main
 
-from helpers import MODEL_REPOSITORY
+from helpers import GPU_HOSTS, MODEL_REPOSITORY
 
 
 @dataclass
@@ -39,3 +39,21 @@ def repo_copy(tmp_path: Path) -> Path:
     dest = tmp_path / "src-repo"
     shutil.copytree(MODEL_REPOSITORY, dest)
     return dest
+
+
+@pytest.fixture
+def eight_b_repo(tmp_path: Path) -> Path:
+    """A writable repository holding only the 8B model (with its hf-config.json)."""
+    dest = tmp_path / "repo"
+    shutil.copytree(MODEL_REPOSITORY / "llama-3.1-8b-instruct", dest / "llama-3.1-8b-instruct")
+    return dest
+
+
+@pytest.fixture
+def h100_facts(cli, tmp_path: Path) -> Path:
+    """Host facts of the real one-H100 capture, as `tritonfleet facts --format json` writes them."""
+    result = cli("facts", "--query-csv", GPU_HOSTS / "h100-x1" / "smi-query.csv", "--format", "json")
+    assert result.code == 0, result.err
+    path = tmp_path / "facts.json"
+    path.write_text(result.out)
+    return path

@@ -17,33 +17,18 @@ EIGHT_B = "llama-3.1-8b-instruct"
 TOOL = Path(sys.executable).parent / "tritonfleet"
 
 
-@pytest.fixture
-def repo(tmp_path: Path) -> Path:
-    dest = tmp_path / "repo"
-    shutil.copytree(MODEL_REPOSITORY / EIGHT_B, dest / EIGHT_B)
-    return dest
-
-
-@pytest.fixture
-def facts(cli, tmp_path: Path) -> Path:
-    result = cli("facts", "--query-csv", GPU_HOSTS / "h100-x1" / "smi-query.csv", "--format", "json")
-    path = tmp_path / "facts.json"
-    path.write_text(result.out)
-    return path
-
-
 def one_line(result, ending: str) -> None:
     assert result.code == 2, result
     assert result.err.count("\n") == 1, result.err
     assert result.err.rstrip("\n").endswith(ending), result.err
 
 
-def engine_file(repo: Path) -> Path:
-    return repo / EIGHT_B / "1" / "model.json"
+def engine_file(eight_b_repo: Path) -> Path:
+    return eight_b_repo / EIGHT_B / "1" / "model.json"
 
 
-def config_file(repo: Path) -> Path:
-    return repo / EIGHT_B / "config.pbtxt"
+def config_file(eight_b_repo: Path) -> Path:
+    return eight_b_repo / EIGHT_B / "config.pbtxt"
 
 
 @pytest.mark.parametrize(
@@ -57,30 +42,37 @@ def config_file(repo: Path) -> Path:
         ),
     ],
 )
-def test_an_enum_given_as_a_number_that_names_nothing(cli, repo: Path, old: str, new: str, field: str):
-    config = config_file(repo)
+def test_an_enum_given_as_a_number_that_names_nothing(
+    cli, eight_b_repo: Path, old: str, new: str, field: str
+):
+    config = config_file(eight_b_repo)
     config.write_text(config.read_text().replace(old, new, 1))
-    result = cli("validate", repo)
+    result = cli("validate", eight_b_repo)
     assert result.code == 2 and result.err.count("\n") == 1, result.err
     assert f"{config}: {field}" in result.err
 
 
-def test_a_lone_surrogate_in_model_json(cli, repo: Path, tmp_path: Path):
-    engine_file(repo).write_text('{"model": "\\ud800"}')
-    for result in (cli("validate", repo), cli("render", repo, tmp_path / "out")):
+def test_a_lone_surrogate_in_model_json(cli, eight_b_repo: Path, tmp_path: Path):
+    engine_file(eight_b_repo).write_text('{"model": "\\ud800"}')
+    for result in (cli("validate", eight_b_repo), cli("render", eight_b_repo, tmp_path / "out")):
         one_line(result, "holds a \\u escape that is not a character (a lone surrogate)")
     assert not (tmp_path / "out").exists()
 
 
-def test_a_float_beyond_range_in_any_model_json_key(cli, repo: Path, tmp_path: Path):
-    data = json.loads(engine_file(repo).read_text())
-    engine_file(repo).write_text(json.dumps(data)[:-1] + ', "cpu_offload_gb": 1e400}')
-    one_line(cli("validate", repo), f"{engine_file(repo)}: cpu_offload_gb: 1e400 is too large a number")
+def test_a_float_beyond_range_in_any_model_json_key(cli, eight_b_repo: Path, tmp_path: Path):
+    data = json.loads(engine_file(eight_b_repo).read_text())
+    engine_file(eight_b_repo).write_text(json.dumps(data)[:-1] + ', "cpu_offload_gb": 1e400}')
+    one_line(
+        cli("validate", eight_b_repo),
+        f"{engine_file(eight_b_repo)}: cpu_offload_gb: 1e400 is too large a number",
+    )
 
 
-def test_a_key_given_twice_in_model_json(cli, repo: Path):
-    engine_file(repo).write_text('{"model": "m", "dtype": "fp16", "dtype": "bfloat16"}')
-    one_line(cli("validate", repo), 'malformed JSON: key "dtype" appears twice (JSON keeps only the last)')
+def test_a_key_given_twice_in_model_json(cli, eight_b_repo: Path):
+    engine_file(eight_b_repo).write_text('{"model": "m", "dtype": "fp16", "dtype": "bfloat16"}')
+    one_line(
+        cli("validate", eight_b_repo), 'malformed JSON: key "dtype" appears twice (JSON keeps only the last)'
+    )
 
 
 @pytest.mark.parametrize(
@@ -91,53 +83,53 @@ def test_a_key_given_twice_in_model_json(cli, repo: Path):
         ("99999999999999999999", "beyond Triton's largest version number 9223372036854775807"),
     ],
 )
-def test_version_folders_triton_would_not_serve(cli, repo: Path, name: str, why: str):
-    shutil.copytree(repo / EIGHT_B / "1", repo / EIGHT_B / name)
-    one_line(cli("validate", repo), f"{repo / EIGHT_B / name}: {why}")
+def test_version_folders_triton_would_not_serve(cli, eight_b_repo: Path, name: str, why: str):
+    shutil.copytree(eight_b_repo / EIGHT_B / "1", eight_b_repo / EIGHT_B / name)
+    one_line(cli("validate", eight_b_repo), f"{eight_b_repo / EIGHT_B / name}: {why}")
 
 
-def test_a_gpu_the_host_does_not_have(cli, repo: Path, facts: Path):
-    config = config_file(repo)
+def test_a_gpu_the_host_does_not_have(cli, eight_b_repo: Path, h100_facts: Path):
+    config = config_file(eight_b_repo)
     config.write_text(config.read_text().replace("kind: KIND_MODEL", "kind: KIND_GPU, gpus: [ 5 ]"))
     one_line(
-        cli("validate", repo, "--host-facts", facts),
-        f"{config}: instance_group[0].gpus: GPU 5 is not on the host: {facts} has GPUs [0]",
+        cli("validate", eight_b_repo, "--host-facts", h100_facts),
+        f"{config}: instance_group[0].gpus: GPU 5 is not on the host: {h100_facts} has GPUs [0]",
     )
 
 
-def test_two_instances_are_two_engines_the_planner_refuses(cli, tmp_path: Path):
-    repo = tmp_path / "repo"
-    shutil.copytree(MODEL_REPOSITORY / EIGHT_B, repo / EIGHT_B)
-    config = config_file(repo)
+def test_two_instances_are_two_engines_the_planner_refuses(cli, eight_b_repo: Path, tmp_path: Path):
+    config = config_file(eight_b_repo)
     config.write_text(config.read_text().replace("count: 1", "count: 2"))
-    h200 = GPU_HOSTS / "h200-x2"
+    h200 = GPU_HOSTS / "h200-x2"  # two GPUs: the instances fit by count, so the planner must say it
     made = cli("facts", "--query-csv", h200 / "smi-query.csv", "--format", "json")
-    facts = tmp_path / "h200.json"
-    facts.write_text(made.out)
-    result = cli("render", repo, tmp_path / "out", "--host-facts", facts)
+    h200_facts = tmp_path / "h200.json"
+    h200_facts.write_text(made.out)
+    result = cli("render", eight_b_repo, tmp_path / "out", "--host-facts", h200_facts)
     assert result.code == 2
     assert f"{config}: instance_group.count: 2 instances, each its own vLLM engine" in result.err
     assert not (tmp_path / "out").exists()
 
 
-def test_a_prefill_vllm_refuses_is_refused_by_the_planner(cli, repo: Path, facts: Path):
-    data = json.loads(engine_file(repo).read_text())
-    engine_file(repo).write_text(
+def test_a_prefill_vllm_refuses_is_refused_by_the_planner(cli, eight_b_repo: Path, h100_facts: Path):
+    data = json.loads(engine_file(eight_b_repo).read_text())
+    engine_file(eight_b_repo).write_text(
         json.dumps({**data, "max_num_batched_tokens": 16, "enable_chunked_prefill": False})
     )
     one_line(
-        cli("plan", repo, "--host-facts", facts),
-        f"{engine_file(repo)}: max_num_batched_tokens: 16 is below max_model_len 32768 without chunked "
-        "prefill: vLLM refuses this",
+        cli("plan", eight_b_repo, "--host-facts", h100_facts),
+        f"{engine_file(eight_b_repo)}: max_num_batched_tokens: 16 is below max_model_len 32768 "
+        "without chunked prefill: vLLM refuses this",
     )
 
 
-def test_a_gpu_generation_vllm_does_not_run_on_names_the_facts_file(cli, repo: Path, facts: Path, tmp_path):
-    data = json.loads(facts.read_text())
+def test_a_gpu_generation_vllm_does_not_run_on_names_the_facts_file(
+    cli, eight_b_repo: Path, h100_facts: Path, tmp_path
+):
+    data = json.loads(h100_facts.read_text())
     data["gpus"][0]["compute_capability"] = "6.1"
     old = tmp_path / "p40.json"
     old.write_text(json.dumps(data))
-    result = cli("plan", repo, "--host-facts", old)
+    result = cli("plan", eight_b_repo, "--host-facts", old)
     assert result.code == 2
     assert f"{old}: gpus.compute_capability: 6.1 is not a CUDA GPU generation vLLM runs on" in result.err
     assert "--compute-capability" not in result.err
@@ -214,9 +206,9 @@ def test_a_closed_stdout_is_refused_before_anything_is_written(tmp_path: Path):
     assert not dest.exists()
 
 
-def test_a_symlink_loop_in_the_source_is_a_short_line(cli, repo: Path, tmp_path: Path):
-    (repo / EIGHT_B / "1" / "up").symlink_to("..")
-    result = cli("render", repo, tmp_path / "out")
+def test_a_symlink_loop_in_the_source_is_a_short_line(cli, eight_b_repo: Path, tmp_path: Path):
+    (eight_b_repo / EIGHT_B / "1" / "up").symlink_to("..")
+    result = cli("render", eight_b_repo, tmp_path / "out")
     assert result.code == 2
     assert result.err.count("\n") == 1 and len(result.err) < 600, result.err
     assert not (tmp_path / "out").exists()
