@@ -46,11 +46,13 @@ def whole_number(low: int, high: int):
 
 
 def tcp_port(text: str) -> int:
-    """An argparse type: a TCP port, 1-65535, in ASCII digits (int() alone takes '+80', ' 80', '8_0', '٣')."""
-    if text.isascii() and text.isdigit() and len(text) <= 10 and 0 < int(text) < 65536:
-        return int(text)
-    zero = ": port 0 is not usable" if text.isascii() and text.isdigit() and not text.strip("0") else ""
-    raise argparse.ArgumentTypeError(f"{text!r} is not a TCP port (1-65535){zero}")
+    """An argparse type: a TCP port, as a target's port is read (serving.targets.parse_port)."""
+    from tritonfleet.serving.targets import parse_port
+
+    try:
+        return parse_port(text)
+    except InputError as exc:
+        raise argparse.ArgumentTypeError(exc.message) from None
 
 
 def path_arg(text: str) -> Path:

@@ -97,7 +97,7 @@ class PortDefaults:
             value = getattr(self, kind)
             if value is not None:
                 # Stored as the int it names ("80" from a caller becomes 80): ports are added to.
-                object.__setattr__(self, kind, _port(value, f"--{kind}-port", None))
+                object.__setattr__(self, kind, parse_port(value, f"--{kind}-port", None))
 
 
 # --- the parts: ports, host names, addresses ------------------------------------------------------
@@ -120,7 +120,7 @@ def _describe(value: object) -> str:
     return f"a {type(value).__name__}"
 
 
-def _port(value: object, source: str, field: str | None, what: str = "") -> int:
+def parse_port(value: object, source: str = "port", field: str | None = None, what: str = "") -> int:
     """A TCP port in 1-65535: an int, or text of ASCII digits only (no sign, space or other digits)."""
     number: int | None = None
     if isinstance(value, int) and not isinstance(value, bool):
@@ -257,13 +257,13 @@ def parse_target(spec: str, defaults: PortDefaults = PortDefaults(), source: str
     elif not port_text:
         raise InputError(source, shown, "has ':' but no port after it")
     else:
-        http_port = _port(port_text, source, shown, "HTTP port ")
+        http_port = parse_port(port_text, source, shown, "HTTP port ")
     given = _query_ports(query, source, shown) if query else {}
     ports = {"http": http_port}
     for offset, kind in enumerate(_QUERY_KEYS, start=1):
         field = f"{shown}: {kind}"
         if kind in given:
-            ports[kind] = _port(given[kind], source, field)
+            ports[kind] = parse_port(given[kind], source, field)
         elif getattr(defaults, kind) is not None:
             ports[kind] = getattr(defaults, kind)
         else:
@@ -411,7 +411,7 @@ def _address(name: str, variables: Mapping[str, Any], source: str) -> str:
 def _inventory_ports(name: str, variables: Mapping[str, Any], defaults: PortDefaults, source: str) -> dict:
     http_var = PORT_VARS["http"]
     if http_var in variables:
-        http = _port(_variable(variables, name, http_var, source), source, f"{_shown(name)}: {http_var}")
+        http = parse_port(_variable(variables, name, http_var, source), source, f"{_shown(name)}: {http_var}")
     elif defaults.http is not None:
         http = defaults.http
     else:
@@ -420,7 +420,7 @@ def _inventory_ports(name: str, variables: Mapping[str, Any], defaults: PortDefa
     for offset, kind in enumerate(_QUERY_KEYS, start=1):
         var, field = PORT_VARS[kind], f"{_shown(name)}: {PORT_VARS[kind]}"
         if var in variables:
-            ports[kind] = _port(_variable(variables, name, var, source), source, field)
+            ports[kind] = parse_port(_variable(variables, name, var, source), source, field)
         elif getattr(defaults, kind) is not None:
             ports[kind] = getattr(defaults, kind)
         else:
