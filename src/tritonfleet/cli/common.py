@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from tritonfleet.errors import InputError
+from tritonfleet.sizing import MARGIN
 
 
 def finite_float(low: float, high: float, *, low_open: bool = False):
@@ -83,7 +84,7 @@ def add_planning_arguments(parser: argparse.ArgumentParser) -> None:
         "--margin",
         type=finite_float(0.0, 0.99),
         metavar="M",
-        help="safety margin on top of the estimate, in [0, 0.99] (default: the planner's, 0.05)",
+        help=f"safety margin on top of the estimate, in [0, 0.99] (default {MARGIN:g})",
     )
 
 

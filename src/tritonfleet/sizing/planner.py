@@ -19,9 +19,8 @@ from tritonfleet.errors import InputError
 from tritonfleet.host import gpus
 from tritonfleet.repository import schema
 from tritonfleet.serving.contract import ENGINE_FILE
-from tritonfleet.sizing import memory
+from tritonfleet.sizing import MARGIN, memory
 
-MARGIN = 0.05  # on top of the estimate: its measured KV error stays well inside this (bench/memory.py)
 UTILIZATION_CAP = memory.DEFAULT_GPU_MEMORY_UTILIZATION  # leave what vLLM leaves by default
 HF_CONFIG = "hf-config.json"  # the model's Hugging Face config.json, kept beside config.pbtxt
 
