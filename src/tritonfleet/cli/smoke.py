@@ -5,7 +5,13 @@ from __future__ import annotations
 import argparse
 
 from tritonfleet.cli.common import file_arg, finite_float, path_arg, tcp_port, whole_number
-from tritonfleet.serving.targets import ADMIN_KEY_ENV, DEFAULT_CALL_TIMEOUT, DEFAULT_HOST_TIMEOUT, PORT_VARS
+from tritonfleet.serving.targets import (
+    ADMIN_KEY_ENV,
+    DEFAULT_CALL_TIMEOUT,
+    DEFAULT_HOST_TIMEOUT,
+    DEFAULT_PARALLEL,
+    PORT_VARS,
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -53,9 +59,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--parallel",
         type=whole_number(1, 1024),
-        default=16,
+        default=DEFAULT_PARALLEL,
         metavar="N",
-        help="hosts checked at once (default 16)",
+        help=f"hosts checked at once (default {DEFAULT_PARALLEL})",
     )
     parser.add_argument(
         "--suite", type=path_arg, metavar="DIR", help="the smoke suite (default: the one shipped)"
@@ -113,7 +119,7 @@ def run(args: argparse.Namespace) -> int:
     from tritonfleet.files import write_atomic
     from tritonfleet.gates import runner, smoke
 
-    admin_key = os.environ.get(smoke.ADMIN_KEY_ENV)
+    admin_key = os.environ.get(ADMIN_KEY_ENV)
     smoke.parse_admin_key(admin_key)
     suite = args.suite or runner.default_suite()
     if not (suite / "pytest.ini").is_file():

@@ -18,14 +18,19 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from tritonfleet import __version__
 from tritonfleet.pins import versions
 from tritonfleet.serving import triton
-from tritonfleet.serving.targets import ADMIN_KEY_ENV, DEFAULT_CALL_TIMEOUT, DEFAULT_HOST_TIMEOUT, Endpoint
+from tritonfleet.serving.targets import (
+    ADMIN_KEY_ENV,
+    DEFAULT_CALL_TIMEOUT,
+    DEFAULT_HOST_TIMEOUT,
+    DEFAULT_PARALLEL,
+    Endpoint,
+)
 
 EXIT_PASSED, EXIT_FAILED, EXIT_NOT_RUN = 0, 1, 2
 # What one host's run came to. `unreachable` and `error` mean the gate could not check the host.
@@ -38,7 +43,7 @@ def default_suite() -> Path:
     root = versions.checkout_root()
     if root is not None:
         return root / "smoke"
-    return Path(str(resources.files("tritonfleet.gates").joinpath("suite")))
+    return Path(__file__).parent / "suite"  # package data, a plain folder (wheels install unzipped)
 
 
 @dataclass(frozen=True)
@@ -48,7 +53,7 @@ class Options:
     call_timeout: float = DEFAULT_CALL_TIMEOUT  # any one network call
     host_timeout: float = DEFAULT_HOST_TIMEOUT
     connect_timeout: float = 5.0
-    parallel: int = 16
+    parallel: int = DEFAULT_PARALLEL
     admin_key: str | None = None  # HEADER=VALUE, handed to the suite through its environment
 
 

@@ -33,6 +33,8 @@ PORT_VARS = {
 DEFAULT_CALL_TIMEOUT = 60.0
 # One host's whole smoke run, a backstop behind the call timeouts.
 DEFAULT_HOST_TIMEOUT = 600.0
+# Hosts the smoke gate checks at once.
+DEFAULT_PARALLEL = 16
 # Carries the admin header as KEY=VALUE, like tritonserver's --http-restricted-api takes it; an
 # environment variable rather than a flag keeps the secret out of process listings.
 ADMIN_KEY_ENV = "TRITONFLEET_ADMIN_KEY"
