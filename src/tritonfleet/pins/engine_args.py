@@ -2,8 +2,9 @@
 
 The Triton vLLM backend hands every model.json key to `AsyncEngineArgs(**model_json)`, so a key the
 pinned vLLM does not know fails the model load on the host. We check keys before deploying instead.
-The lists live in `data/engine_args/<distribution>-<version>.json`; `make engine-args` (that is,
-`tritonfleet engine-args refresh`) downloads the pinned wheels from PyPI and extracts them again.
+The lists live in `data/engine_args/<distribution>-<version>.json`, with the Literal aliases their
+annotations use; `make engine-args` (`tritonfleet engine-args --out-dir ...`) downloads the pinned
+wheels from PyPI and extracts them again.
 """
 
 from __future__ import annotations
@@ -130,11 +131,11 @@ def load(engine: Engine, versions: Versions) -> EngineArgSpec:
         raw = json.loads((DATA_DIR / name).read_text(encoding="utf-8"))
     except FileNotFoundError as exc:
         raise InputError(
-            f"src/tritonfleet/pins/data/engine_args/{name}",
+            DATA_DIR / name,
             None,
             f"no engine-argument list for {distribution} {version}; run `make engine-args`",
         ) from exc
-    return EngineArgSpec(distribution, version, raw["arguments"], raw.get("aliases", {}))
+    return EngineArgSpec(distribution, version, raw["arguments"], raw["aliases"])
 
 
 def _download(distribution: str, version: str, dest: Path) -> Path:
