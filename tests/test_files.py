@@ -97,3 +97,11 @@ def test_a_fifo_in_the_model_repository_is_refused_not_waited_on(tmp_path: Path,
         "hf-config.json": "cannot read the model config: not a regular file",
     }[name]
     assert done.stderr.strip().endswith(f"{fifo}: {said} (a device, pipe or socket)")
+
+
+def test_a_file_with_the_longest_legal_name_is_written(tmp_path: Path):
+    # The temporary name beside it keeps only part of its name, so it stays under 255 bytes too.
+    path = tmp_path / ("r" * 250 + ".json")
+    files.check_writable_destination(path, "the --json report")
+    files.write_atomic(path, "{}\n")
+    assert path.read_text() == "{}\n"

@@ -21,6 +21,9 @@ from typing import Any
 
 from tritonfleet.errors import InputError
 
+# Of a file's name in the temporary names beside it: a 255-byte name must leave room for their suffixes.
+NAME_KEPT = 100
+
 
 def describe_os_error(exc: OSError) -> str:
     """A short reason for an OSError, without Python's `[Errno N]` prefix or the repeated path."""
@@ -194,7 +197,7 @@ def write_atomic(path: Path | str, text: str, what: str = "file") -> None:
     temporary: str | None = None
     try:
         parent.mkdir(parents=True, exist_ok=True)
-        fd, temporary = tempfile.mkstemp(dir=parent, prefix=f".{path.name}.", suffix=".tmp")
+        fd, temporary = tempfile.mkstemp(dir=parent, prefix=f".{path.name[:NAME_KEPT]}.", suffix=".tmp")
         with os.fdopen(fd, "w", encoding="utf-8") as out:
             out.write(text)
             out.flush()
@@ -215,8 +218,7 @@ def check_writable_destination(path: Path | str, what: str = "file") -> None:
     path = Path(path)
     if path.is_dir():
         raise InputError(path, None, f"cannot write {what}: it is a directory")
-    parent = path.parent
-    probe = parent
+    probe = path.parent
     while not probe.exists():
         if probe.is_symlink():
             raise InputError(path, None, f"cannot write {what}: {probe} is a dangling symlink")
@@ -228,7 +230,7 @@ def check_writable_destination(path: Path | str, what: str = "file") -> None:
     # Create and remove a file there too: os.access says yes to root for /proc, /sys or a read-only mount,
     # where the real write, after minutes of work, would fail.
     try:
-        fd, trial = tempfile.mkstemp(dir=probe, prefix=f".{path.name}.", suffix=".probe")
+        fd, trial = tempfile.mkstemp(dir=probe, prefix=f".{path.name[:NAME_KEPT]}.", suffix=".probe")
     except OSError as exc:
         raise InputError(path, None, f"cannot write {what} in {probe}: {describe_os_error(exc)}") from exc
     os.close(fd)

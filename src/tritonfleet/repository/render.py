@@ -16,14 +16,12 @@ from pathlib import Path
 from typing import Any
 
 from tritonfleet.errors import InputError
-from tritonfleet.files import describe_os_error
+from tritonfleet.files import NAME_KEPT, describe_os_error
 from tritonfleet.repository.model import Model, Version
 from tritonfleet.serving.contract import ENGINE_FILE
 
 # Written into every rendered repository. Triton ignores dot-files in a model repository.
 MARKER = ".tritonfleet-rendered"
-# Of DEST's name in the temporary folders' names beside it: a 255-byte DEST must leave room for them.
-NAME_KEPT = 100
 
 
 def _protected() -> dict[Path, str]:
