@@ -1,4 +1,4 @@
-"""Paths every test module shares (conftest.py files cannot be imported by name from subfolders)."""
+"""Paths and small helpers every test module shares (conftest.py cannot be imported by name)."""
 
 from pathlib import Path
 
@@ -13,3 +13,20 @@ def dotenv(path: Path = ROOT / ".env") -> dict[str, str]:
         line.split("=", 1) for line in path.read_text().splitlines() if line and not line.startswith("#")
     )
     return {key.strip(): value.strip() for key, value in pairs}
+
+
+def write(folder: Path, name: str, content: str | bytes) -> Path:
+    """A file in FOLDER holding CONTENT (bytes as they are, text as UTF-8)."""
+    path = folder / name
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    else:
+        path.write_text(content, encoding="utf-8")
+    return path
+
+
+def error_line(excinfo) -> str:
+    """The InputError's line, which must be one line."""
+    line = str(excinfo.value)
+    assert "\n" not in line
+    return line

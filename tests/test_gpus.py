@@ -23,8 +23,9 @@ from tritonfleet.host.gpus import (
 )
 from tritonfleet.units import MiB
 
-HOSTS = Path(__file__).parent / "fixtures" / "gpu-hosts"
-H100, H200, PCIE4 = HOSTS / "h100-x1", HOSTS / "h200-x2", HOSTS / "synthetic-pcie-x4-nic2"
+from helpers import GPU_HOSTS, error_line, write
+
+H100, H200, PCIE4 = GPU_HOSTS / "h100-x1", GPU_HOSTS / "h200-x2", GPU_HOSTS / "synthetic-pcie-x4-nic2"
 H100_USABLE = 85_017_493_504  # what torch.cuda.mem_get_info reported as total on that host (ctx.txt)
 # memory.total - memory.reserved = 143771 - 616 MiB. (The fixture README's "= 143156" is a slip; CUDA said
 # 143155.94 MiB, and nvidia-smi's memory.free of 143156 MiB is that rounded.)
@@ -38,18 +39,6 @@ def text(host: Path, name: str) -> str:
 
 def host_files(host: Path) -> tuple[Path, Path, Path]:
     return host / "smi-query.csv", host / "smi-q.xml", host / "smi-topo.txt"
-
-
-def write(tmp_path: Path, name: str, content: str) -> Path:
-    path = tmp_path / name
-    path.write_text(content, encoding="utf-8")
-    return path
-
-
-def error_line(excinfo: pytest.ExceptionInfo[InputError]) -> str:
-    line = str(excinfo.value)
-    assert "\n" not in line
-    return line
 
 
 # --- real captures ------------------------------------------------------------------------------------

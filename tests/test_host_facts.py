@@ -34,7 +34,7 @@ from tritonfleet.host.gpus import (
 from tritonfleet.limits import MAX_GPU_BYTES
 from tritonfleet.units import MiB
 
-from helpers import GPU_HOSTS, MODEL_REPOSITORY
+from helpers import GPU_HOSTS, MODEL_REPOSITORY, error_line, write
 
 H100, H200, PCIE4 = GPU_HOSTS / "h100-x1", GPU_HOSTS / "h200-x2", GPU_HOSTS / "synthetic-pcie-x4-nic2"
 H200_UUIDS = ["GPU-ee32b95a-7d65-1510-d0c2-bb26f987df67", "GPU-6f263078-db1c-ef99-ea1c-632f15046016"]
@@ -45,21 +45,6 @@ NOT_FACTS = "not host facts from `tritonfleet facts --format json`"
 
 def text(host: Path, name: str) -> str:
     return (host / name).read_text(encoding="utf-8")
-
-
-def write(tmp_path: Path, name: str, content: str | bytes) -> Path:
-    path = tmp_path / name
-    if isinstance(content, bytes):
-        path.write_bytes(content)
-    else:
-        path.write_text(content, encoding="utf-8")
-    return path
-
-
-def error_line(excinfo: pytest.ExceptionInfo[InputError]) -> str:
-    line = str(excinfo.value)
-    assert "\n" not in line
-    return line
 
 
 def render(facts: HostFacts) -> str:
