@@ -1,6 +1,7 @@
 """The `vllm:` metrics, exported through Triton's custom metrics API beside the nv_* metrics.
 
-Only built when the model's config sets REPORT_CUSTOM_METRICS to "true", as in the official backend.
+Only built when the model's config sets REPORT_CUSTOM_METRICS to "true" and model.json leaves vLLM's
+stats on (`disable_log_stats` false), as in the official backend.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from typing import Any
 
 import triton_python_backend_utils as pb_utils
 
-from tritonfleet.serving.contract import COUNTERS, GAUGES, HISTOGRAMS
+from tritonfleet.serving.contract import COUNTERS, GAUGES, HISTOGRAMS, OUTCOME_COUNTERS
 
 
 class TritonMetrics:
@@ -18,7 +19,10 @@ class TritonMetrics:
         # Families are process-wide in Triton; keep references so they live as long as the model.
         self._families: list[Any] = []
         self._metrics: dict[str, Any] = {}
-        self._queue: tuple[int, int] | None = None
+        self._outcomes: dict[tuple[str, str], Any] = {}
+        self._shown: tuple[int, int] | None = None
+        self._scheduled_running = 0
+        self._inflight = 0
         self._kv_usage: float | None = None
         self._kv_set_at = 0.0
         for name, description in COUNTERS.items():
@@ -27,6 +31,13 @@ class TritonMetrics:
             self._add(name, description, pb_utils.MetricFamily.GAUGE, labels)
         for name, (description, buckets) in HISTOGRAMS.items():
             self._add(name, description, pb_utils.MetricFamily.HISTOGRAM, labels, list(buckets))
+        for name, (description, label, values) in OUTCOME_COUNTERS.items():
+            family = pb_utils.MetricFamily(
+                name=name, description=description, kind=pb_utils.MetricFamily.COUNTER
+            )
+            self._families.append(family)
+            for value in values:
+                self._outcomes[name, value] = family.Metric(labels={**labels, label: value})
 
     def _add(
         self, name: str, description: str, kind: Any, labels: dict[str, str], buckets: list | None = None
@@ -47,9 +58,12 @@ class TritonMetrics:
     def first_token(self, seconds: float) -> None:
         self._metrics["vllm:time_to_first_token_seconds"].observe(seconds)
 
-    def time_per_output_token(self, seconds: float) -> None:
-        # One observation per request (its mean), not one per token, to keep updates off the token path.
-        self._metrics["vllm:time_per_output_token_seconds"].observe(seconds)
+    def output_tokens(self, seconds: float, count: int) -> None:
+        """`count` tokens after the first arrived `seconds` after the previous ones: one observation
+        per token, as vLLM and NVIDIA's backend count them."""
+        histogram = self._metrics["vllm:time_per_output_token_seconds"]
+        for _ in range(count):
+            histogram.observe(seconds / count)
 
     def finished(self, e2e_seconds: float, prompt_tokens: int, generation_tokens: int, n: int) -> None:
         self._metrics["vllm:e2e_request_latency_seconds"].observe(e2e_seconds)
@@ -57,15 +71,38 @@ class TritonMetrics:
         self._metrics["vllm:request_generation_tokens"].observe(generation_tokens)
         self._metrics["vllm:request_params_n"].observe(n)
 
-    def engine_state(self, running: int, waiting: int, kv_cache_usage: float) -> None:
+    def outcome(self, name: str, label: str) -> None:
+        metric = self._outcomes.get((name, label))
+        if metric is not None:
+            metric.increment(1)
+
+    def succeeded(self, finish_reason: str | None) -> None:
+        self.outcome("vllm:request_success_total", finish_reason or "abort")
+
+    def failed(self, reason: str) -> None:
+        self.outcome("tritonfleet:request_failure_total", reason)
+
+    def inflight(self, count: int) -> None:
+        """The requests the engine holds, as the backend counts them: the scheduler's figures alone
+        go stale when the engine stops stepping (a hung engine would read 0 running, 0 waiting)."""
+        self._inflight = count
+        self._show_queue()
+
+    def _show_queue(self) -> None:
+        running = min(self._scheduled_running, self._inflight)
+        shown = (running, self._inflight - running)
+        if shown != self._shown:
+            self._metrics["vllm:num_requests_running"].set(shown[0])
+            self._metrics["vllm:num_requests_waiting"].set(shown[1])
+            self._shown = shown
+
+    def engine_state(self, running: int, kv_cache_usage: float) -> None:
         """Called every engine step: only changes go to the server, the cache usage at most once a second
         unless the queue changed (so an idle engine always ends with fresh values)."""
         now = time.monotonic()
-        queue_changed = (running, waiting) != self._queue
-        if queue_changed:
-            self._metrics["vllm:num_requests_running"].set(running)
-            self._metrics["vllm:num_requests_waiting"].set(waiting)
-            self._queue = (running, waiting)
-        if kv_cache_usage != self._kv_usage and (queue_changed or now - self._kv_set_at >= 1.0):
+        before = self._shown
+        self._scheduled_running = running
+        self._show_queue()
+        if kv_cache_usage != self._kv_usage and (self._shown != before or now - self._kv_set_at >= 1.0):
             self._metrics["vllm:kv_cache_usage_perc"].set(kv_cache_usage)
             self._kv_usage, self._kv_set_at = kv_cache_usage, now

@@ -69,9 +69,26 @@ HISTOGRAMS: dict[str, tuple[str, tuple[float, ...]]] = {
     ),
     "vllm:request_params_n": ("Histogram of the n request parameter.", (1, 2, 5, 10, 20)),
 }
-# What the official backend lacks: the engine's queue and cache state.
+# What the official backend lacks: the engine's queue and cache state, and how requests ended.
 GAUGES: dict[str, str] = {
     "vllm:num_requests_running": "Number of requests currently running on the engine.",
     "vllm:num_requests_waiting": "Number of requests waiting to be processed.",
     "vllm:kv_cache_usage_perc": "KV-cache usage. 1 means 100 percent usage.",
 }
+# Labelled by how the request ended: vLLM's finished_reason for a success, a reason for a failure.
+# Triton's nv_inference_request_failure counts only requests refused before generation starts: for a
+# decoupled model it counts a request when execute() returns, before any token is made.
+OUTCOME_COUNTERS: dict[str, tuple[str, str, tuple[str, ...]]] = {
+    "vllm:request_success_total": (
+        "Count of successfully processed requests.",
+        "finished_reason",
+        ("stop", "length", "abort"),
+    ),
+    "tritonfleet:request_failure_total": (
+        "Count of requests that ended in an error response, by reason.",
+        "reason",
+        ("invalid", "unavailable", "cancelled", "error"),
+    ),
+}
+# Model config parameters the backend reads, besides REPORT_CUSTOM_METRICS.
+HEALTH_CHECK_PARAMETER = "ENABLE_VLLM_HEALTH_CHECK"
