@@ -20,7 +20,7 @@ import tritonclient.http as httpclient
 from tritonfleet.errors import InputError
 from tritonfleet.gates.smoke import ADMIN_KEY_ENV, Discovery, Settings, discover, parse_admin_key
 from tritonfleet.serving import triton
-from tritonfleet.serving.targets import DEFAULT_CALL_TIMEOUT, Endpoint, parse_targets
+from tritonfleet.serving.targets import DEFAULT_CALL_TIMEOUT, Endpoint, parse_model_names, parse_targets
 from tritonfleet.serving.triton import IndexEntry
 
 SETTINGS = pytest.StashKey[Settings]()
@@ -43,6 +43,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="check only this model (repeatable); default: every model in the repository index",
     )
     group.addoption(
+        "--expect-model",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="a model the server must serve, checked even when its repository index lacks it (repeatable)",
+    )
+    group.addoption(
         "--call-timeout", type=float, default=DEFAULT_CALL_TIMEOUT, help="seconds one network call may take"
     )
     group.addoption("--results", metavar="FILE", help="write one JSON line per check to FILE")
@@ -59,6 +66,7 @@ def pytest_configure(config: pytest.Config) -> None:
         settings = Settings(
             endpoints=parse_targets(specs),
             models=config.getoption("--model"),
+            expected=list(parse_model_names(config.getoption("--expect-model"), "--expect-model", None)),
             timeout=timeout,
             admin_key=parse_admin_key(os.environ.get(ADMIN_KEY_ENV)),
         )

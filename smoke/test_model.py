@@ -12,10 +12,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+import requests
 import tritonclient.http as httpclient
 
 from tritonfleet.gates import smoke
-from tritonfleet.gates.smoke import GREEDY, MALFORMED_SAMPLING, MAX_TOKENS, PROMPT, Settings
+from tritonfleet.gates.smoke import ENGINE_TIMEOUT, GREEDY, MALFORMED_SAMPLING, MAX_TOKENS, PROMPT, Settings
 from tritonfleet.serving import triton
 from tritonfleet.serving.targets import Endpoint
 from tritonfleet.serving.triton import IndexEntry, TritonError
@@ -65,7 +66,20 @@ def served(http: httpclient.InferenceServerClient, model: IndexEntry) -> Served:
 
 
 @pytest.fixture(scope="session")
-def greedy(settings: Settings, target: Endpoint, served: Served) -> dict[str, Any]:
+def answering(settings: Settings, target: Endpoint, served: Served) -> None:
+    """One token, within ENGINE_TIMEOUT: a hung engine fails here once (pytest keeps a session
+    fixture's failure), and every check that generates fails at once with the same line."""
+    timeout = min(settings.timeout, ENGINE_TIMEOUT)
+    try:
+        triton.generate(target, served.name, PROMPT, {**GREEDY, "max_tokens": 1}, timeout)
+    except TritonError as exc:
+        if isinstance(exc.__cause__, requests.Timeout):
+            pytest.fail(f"model {served.name}: engine not answering: no token in {timeout:g} s")
+        pytest.fail(str(exc))
+
+
+@pytest.fixture(scope="session")
+def greedy(settings: Settings, target: Endpoint, served: Served, answering: None) -> dict[str, Any]:
     return _fail_on_triton_error(
         triton.generate,
         target,
@@ -80,7 +94,7 @@ def greedy(settings: Settings, target: Endpoint, served: Served) -> dict[str, An
 
 
 @pytest.fixture(scope="session")
-def streamed(settings: Settings, target: Endpoint, served: Served) -> list[dict[str, Any]]:
+def streamed(settings: Settings, target: Endpoint, served: Served, answering: None) -> list[dict[str, Any]]:
     if "stream" not in smoke.config_inputs(served.config):
         pytest.skip("the model's config has no `stream` input: it does not stream")
     return _fail_on_triton_error(
@@ -89,7 +103,7 @@ def streamed(settings: Settings, target: Endpoint, served: Served) -> list[dict[
 
 
 @pytest.fixture(scope="session")
-def grpc_streamed(settings: Settings, target: Endpoint, served: Served) -> triton.GrpcStream:
+def grpc_streamed(settings: Settings, target: Endpoint, served: Served, answering: None) -> triton.GrpcStream:
     if "stream" not in smoke.config_inputs(served.config):
         pytest.skip("the model's config has no `stream` input: it does not stream")
     return _fail_on_triton_error(triton.grpc_stream, target, served.name, PROMPT, GREEDY, settings.timeout)
@@ -167,28 +181,38 @@ def test_max_tokens(served: Served, greedy: dict[str, Any]):
 
 
 def test_malformed_request(
-    settings: Settings, target: Endpoint, served: Served, http: httpclient.InferenceServerClient
+    settings: Settings,
+    target: Endpoint,
+    served: Served,
+    http: httpclient.InferenceServerClient,
+    answering: None,
 ):
     was_ready = http.is_server_ready()
-    body = {"text_input": PROMPT, "sampling_parameters": MALFORMED_SAMPLING}
-    response = _fail_on_triton_error(triton.post_generate_raw, target, served.name, body, settings.timeout)
-    if response.status_code < 400:
-        pytest.fail(f"malformed sampling_parameters were accepted (HTTP {response.status_code})")
-    try:
-        error = response.json().get("error")
-    except ValueError:
-        error = None
-    if not error:
-        pytest.fail(
-            f"HTTP {response.status_code} without an error message: {triton.one_line(response.text, 120)}"
-        )
+    timeout = min(settings.timeout, ENGINE_TIMEOUT)
+    for case, sampling in MALFORMED_SAMPLING.items():
+        body = {"text_input": PROMPT, "sampling_parameters": sampling}
+        try:
+            response = triton.post_generate_raw(target, served.name, body, timeout)
+        except TritonError as exc:
+            pytest.fail(f"{case}: no answer: {exc}")
+        if response.status_code < 400:
+            pytest.fail(f"{case}: the request was accepted (HTTP {response.status_code})")
+        try:
+            error = response.json().get("error")
+        except ValueError:
+            error = None
+        if not error:
+            pytest.fail(
+                f"{case}: HTTP {response.status_code} without an error message: "
+                f"{triton.one_line(response.text, 120)}"
+            )
     if not http.is_model_ready(served.name):
-        pytest.fail("the model is not ready after a malformed request")
+        pytest.fail("the model is not ready after malformed requests")
     if was_ready and not http.is_server_ready():
-        pytest.fail("the server is not ready after a malformed request")
+        pytest.fail("the server is not ready after malformed requests")
 
 
-def test_metrics(settings: Settings, target: Endpoint, served: Served):
+def test_metrics(settings: Settings, target: Endpoint, served: Served, answering: None):
     before = smoke_samples(target, served, settings.timeout)
     body = _fail_on_triton_error(
         triton.generate,

@@ -4,6 +4,7 @@ is not Triton, and the reports. The gate against real servers is in tests/integr
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import http.server
 import json
@@ -16,7 +17,10 @@ from pathlib import Path
 import pytest
 
 from tritonfleet.gates import runner as gate
+from tritonfleet.gates import smoke
+from tritonfleet.serving import triton
 from tritonfleet.serving.targets import parse_target
+from tritonfleet.serving.triton import IndexEntry
 
 # A host whose repository index cannot be read gets the four host checks and no model check.
 HOST_CHECKS = ["server_live", "server_ready", "repository_index", "repository_api_restricted"]
@@ -232,3 +236,20 @@ def test_a_flag_of_the_wrong_type_is_a_usage_error(cli, tmp_path: Path):
     assert result.code == 2
     assert "--call-timeout: 'soon' is not a number" in result.err
     assert not (tmp_path / "out").exists()
+
+
+def test_each_host_passes_its_own_expected_models_to_the_suite(tmp_path: Path):
+    endpoint = dataclasses.replace(parse_target("h1=http://10.0.0.7:8000"), expected=("llama-8b", "qwen-7b"))
+    command = gate.suite_command(endpoint, gate.Options(suite=tmp_path), tmp_path / "r", tmp_path / "j")
+    flags = [command[i + 1] for i, arg in enumerate(command) if arg == "--expect-model"]
+    assert flags == ["llama-8b", "qwen-7b"]
+
+
+def test_an_expected_model_the_index_lacks_is_checked_as_absent(monkeypatch):
+    listed = [IndexEntry("tiny-llama", "1", "READY", "")]
+    monkeypatch.setattr(triton, "repository_index", lambda *args, **kwargs: listed)
+    endpoint = parse_target("h1=http://10.0.0.7:8000")
+    settings = smoke.Settings([endpoint], [], 5.0, None, expected=["tiny-llama", "llama-8b"])
+    found = smoke.discover(settings, endpoint).models
+    assert [(entry.name, entry.state) for entry in found] == [("tiny-llama", "READY"), ("llama-8b", "ABSENT")]
+    assert found[1].reason == "expected, but not in the repository index"

@@ -11,7 +11,13 @@ import pytest
 
 from tritonfleet.errors import InputError
 from tritonfleet.host import inventory
-from tritonfleet.serving.targets import PortDefaults, parse_target, parse_targets, targets_from_inventory
+from tritonfleet.serving.targets import (
+    PortDefaults,
+    parse_model_names,
+    parse_target,
+    parse_targets,
+    targets_from_inventory,
+)
 
 
 def test_a_bare_url_takes_tritons_port_layout():
@@ -657,3 +663,46 @@ def test_a_failure_without_plugin_lines_gives_the_first_specific_line():
         inventory.failure_reason(stderr, Path("/i"), 250)
         == "ansible-inventory failed: Unexpected Exception: boom"
     )
+
+
+# --- the models a host must serve -------------------------------------------------------------------
+
+
+def test_expected_models_come_from_the_inventory_else_the_flag(tmp_path: Path):
+    text = (
+        "all:\n  hosts:\n"
+        "    gpu-c1: {tritonfleet_http_port: 9000, tritonfleet_smoke_models: [llama-8b, qwen-7b, llama-8b]}\n"
+        "    gpu-c2: {tritonfleet_http_port: 9100}\n"
+    )
+    found = targets_from_inventory(
+        inventory_json(tmp_path, text), "all", PortDefaults(), "hosts.yml", ("tiny",)
+    )
+    assert [(e.name, e.expected) for e in found] == [
+        ("gpu-c1", ("llama-8b", "qwen-7b")),
+        ("gpu-c2", ("tiny",)),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("llama-8b", "'llama-8b' is not a list of model names"),
+        ("[llama-8b, 3]", "3 is not a model name"),
+        ("['']", "'' is not a model name"),
+        ("[' llama']", "' llama' is not a model name"),
+        ("[a/b]", "'a/b' is not a model name"),
+        ("null", "is null; give a value or remove the variable"),
+    ],
+)
+def test_a_bad_models_variable_names_host_and_variable(tmp_path: Path, value: str, message: str):
+    text = f"all:\n  hosts:\n    gpu-c1: {{tritonfleet_http_port: 9000, tritonfleet_smoke_models: {value}}}\n"
+    with pytest.raises(InputError) as raised:
+        targets_from_inventory(inventory_json(tmp_path, text), "all", PortDefaults(), "hosts.yml")
+    assert raised.value.line() == f"hosts.yml: gpu-c1: tritonfleet_smoke_models: {message}"
+
+
+def test_expect_model_flags_are_checked_like_the_variable():
+    assert parse_model_names(["a", "b", "a"], "--expect-model", None) == ("a", "b")
+    with pytest.raises(InputError) as raised:
+        parse_model_names(["a/1"], "--expect-model", None)
+    assert raised.value.line() == "--expect-model: 'a/1' is not a model name"

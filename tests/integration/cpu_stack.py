@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import socket
 import subprocess
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -90,12 +91,7 @@ def compose_run(
 
 
 def container_health(service: str) -> str:
-    label = f"label=com.docker.compose.service={service}"
-    ids = subprocess.run(
-        ["docker", "ps", "--quiet", "--filter", label], capture_output=True, text=True
-    ).stdout.split()
-    assert len(ids) == 1, f"expected one running {service} container, found {ids}"
-    inspect = ["docker", "inspect", "--format", "{{.State.Health.Status}}", ids[0]]
+    inspect = ["docker", "inspect", "--format", "{{.State.Health.Status}}", stack_container(service)]
     return subprocess.run(inspect, capture_output=True, text=True, check=True).stdout.strip()
 
 
@@ -130,12 +126,82 @@ def extra_server(name: str, repository: Path, *flags: str, wait_for: str = "read
         assert started.returncode == 0, started.stderr
         url = f"{endpoint.http_url}/v2/health/{wait_for}"
         try:
-            wait_until_ok(url, READY_TIMEOUT)
+            deadline = time.monotonic() + READY_TIMEOUT
+            while True:  # a server that exits (a model that failed to load) ends the wait at once
+                try:
+                    wait_until_ok(url, 5)
+                    break
+                except TimeoutError:
+                    if time.monotonic() > deadline or container_state(container)[0] != "running":
+                        raise
         except TimeoutError:
-            log = subprocess.run(
-                ["docker", "logs", "--tail", "40", container], capture_output=True, text=True
-            )
-            raise AssertionError(f"{container} never answered {url}:\n{log.stdout}{log.stderr}") from None
+            log = subprocess.run(["docker", "logs", container], capture_output=True, text=True)
+            lines = (log.stdout + log.stderr).splitlines()
+            errors = [line for line in lines if line.startswith("E") or "rror" in line][-20:]
+            shown = "\n".join([*errors, "...", *lines[-10:]])
+            raise AssertionError(f"{container} never answered {url}:\n{shown}") from None
         yield endpoint
     finally:
         subprocess.run(["docker", "rm", "--force", container], capture_output=True)
+
+
+_SIGNAL_SCRIPT = """
+import os, signal, sys
+name, sig, parent = sys.argv[1], getattr(signal, sys.argv[2]), sys.argv[3]
+hit = []
+def argv(pid):
+    return open(f"/proc/{pid}/cmdline", "rb").read().decode(errors="replace").split("\\0")
+for pid in filter(str.isdigit, os.listdir("/proc")):
+    try:
+        ppid = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[1]
+        found = argv(pid)[0].strip() == name and parent in " ".join(argv(ppid))
+    except OSError:
+        continue
+    if found:
+        os.kill(int(pid), sig)
+        hit.append(pid)
+print(" ".join(hit))
+"""
+
+
+def signal_process(container: str, name: str, sig: str, parent: str = "") -> list[str]:
+    """Send `sig` (SIGKILL, SIGSTOP, ...) to every process in `container` whose argv[0] is `name`
+    (vLLM names its processes VLLM::EngineCore and VLLM::Worker) and whose parent's command line
+    holds `parent` (a model's folder picks its engine); the PIDs signalled."""
+    done = subprocess.run(
+        ["docker", "exec", "-i", container, "python3", "-", name, sig, parent],
+        input=_SIGNAL_SCRIPT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout.split()
+
+
+def stack_container(service: str = "triton-cpu") -> str:
+    label = f"label=com.docker.compose.service={service}"
+    ids = subprocess.run(
+        ["docker", "ps", "--quiet", "--filter", label], capture_output=True, text=True
+    ).stdout.split()
+    assert len(ids) == 1, f"expected one running {service} container, found {ids}"
+    return ids[0]
+
+
+def container_state(container: str) -> tuple[str, int]:
+    inspect = ["docker", "inspect", "--format", "{{.State.Status}} {{.RestartCount}}", container]
+    status, restarts = subprocess.run(inspect, capture_output=True, text=True, check=True).stdout.split()
+    return status, int(restarts)
+
+
+def fill_shm(container: str) -> None:
+    """Fill the container's /dev/shm to the last byte (remove /dev/shm/fill to give it back)."""
+    script = (
+        "f = open('/dev/shm/fill', 'wb')\n"
+        "try:\n"
+        "    while True:\n"
+        "        f.write(bytes(1 << 20)); f.flush()\n"
+        "except OSError:\n"
+        "    pass\n"
+    )
+    subprocess.run(["docker", "exec", "-i", container, "python3", "-"], input=script, text=True, check=True)

@@ -150,7 +150,7 @@ def test_cancelling_a_grpc_stream_stops_generation(stack: Stack):
     [
         ('{"max_tokens": 4', "sampling_parameters: malformed JSON"),
         ('{"max_tokens": 4, "frobnicate": 1}', "frobnicate"),
-        ('{"max_tokens": 4, "lora_name": "no-such-adapter"}', "lora_name: 'no-such-adapter'"),
+        ('{"max_tokens": 4, "lora_name": "no-such-adapter"}', "LoRA feature is not enabled."),
     ],
     ids=["malformed-json", "unknown-key", "unknown-lora"],
 )

@@ -12,9 +12,10 @@ import json
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import vllm
 from vllm.engine.arg_utils import AsyncEngineArgs
-from vllm.sampling_params import SamplingParams, StructuredOutputsParams
+from vllm.sampling_params import SamplingParams
 
 from tritonfleet.backend.request import RequestError
 
@@ -59,12 +60,11 @@ def sampling_params(sampling: dict[str, Any]) -> SamplingParams:
     unknown = sorted(set(sampling) - SAMPLING_FIELDS)
     if unknown:
         raise RequestError(f"sampling_parameters: unknown key(s) {', '.join(unknown)}")
-    values = dict(sampling)
-    structured = values.get("structured_outputs")
     try:
-        if isinstance(structured, dict):
-            values["structured_outputs"] = StructuredOutputsParams(**structured)
-        return SamplingParams(**values)
-    except Exception as exc:  # vLLM raises TypeError, ValueError and its own VLLMValidationError
+        # msgspec checks each value's type (SamplingParams(**values) does not, and a wrong type then
+        # fails inside the engine's loop, where no response can be sent), builds structured_outputs,
+        # and runs vLLM's own range checks.
+        return msgspec.convert(sampling, SamplingParams)
+    except Exception as exc:  # msgspec's ValidationError, vLLM's VLLMValidationError, ValueError
         detail = str(exc).strip() or type(exc).__name__
         raise RequestError(f"sampling_parameters: {detail}") from exc

@@ -10,6 +10,7 @@ from tritonfleet.serving.targets import (
     DEFAULT_CALL_TIMEOUT,
     DEFAULT_HOST_TIMEOUT,
     DEFAULT_PARALLEL,
+    MODELS_VAR,
     PORT_VARS,
 )
 
@@ -39,6 +40,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         )
     parser.add_argument(
         "--model", action="append", default=[], metavar="NAME", help="only this model (default: all)"
+    )
+    parser.add_argument(
+        "--expect-model",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="a model every host must serve: fail a host whose repository index lacks it (repeatable; "
+        f"an inventory host's {MODELS_VAR} replaces these)",
     )
     parser.add_argument("--junit-xml", type=file_arg, metavar="FILE", help="write a JUnit XML report")
     parser.add_argument("--json", type=file_arg, metavar="FILE", help="write a JSON report")
@@ -101,14 +110,17 @@ def validate(args: argparse.Namespace) -> None:
 
 
 def _endpoints(args: argparse.Namespace):
+    import dataclasses
+
     from tritonfleet.host import inventory
     from tritonfleet.serving import targets
 
     defaults = targets.PortDefaults(args.http_port, args.grpc_port, args.metrics_port)
+    expected = targets.parse_model_names(args.expect_model, "--expect-model", None)
     if args.inventory:
         hosts = inventory.read(args.inventory)
-        return targets.targets_from_inventory(hosts, args.group, defaults, str(args.inventory))
-    return targets.parse_targets(args.target, defaults)
+        return targets.targets_from_inventory(hosts, args.group, defaults, str(args.inventory), expected)
+    return [dataclasses.replace(e, expected=expected) for e in targets.parse_targets(args.target, defaults)]
 
 
 def run(args: argparse.Namespace) -> int:

@@ -113,6 +113,8 @@ def suite_command(endpoint: Endpoint, options: Options, results: Path, junit: Pa
     ]  # fmt: skip
     for model in options.models:
         command += ["--model", model]
+    for model in endpoint.expected:
+        command += ["--expect-model", model]
     return command
 
 

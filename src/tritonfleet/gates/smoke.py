@@ -21,7 +21,17 @@ PROMPT = "The capital of France is"
 MAX_TOKENS = 16
 # Greedy and a fixed length, so that two answers must match and num_output_tokens is exact.
 GREEDY: dict[str, Any] = {"temperature": 0, "max_tokens": MAX_TOKENS, "ignore_eos": True}
-MALFORMED_SAMPLING = '{"max_tokens": '
+# What a healthy server refuses at once, each with an error message: malformed JSON, and values out
+# of range (a backend that lets vLLM refuse them inside its loop never answers them).
+MALFORMED_SAMPLING = {
+    "malformed JSON": '{"max_tokens": ',
+    "temperature -1": '{"temperature": -1, "max_tokens": 4}',
+    "max_tokens 0": '{"max_tokens": 0}',
+    "top_p 5": '{"top_p": 5, "max_tokens": 4}',
+}
+# How long a model's engine may take to answer a one-token request before the gate says it is not
+# answering, and the checks that need generation fail at once instead of each waiting its timeout.
+ENGINE_TIMEOUT = 25.0
 # Triton's per-model request counter and the vllm backend's token counters, as prometheus_client's
 # parser names counter samples: always with the `_total` suffix (Triton exports this one without).
 REQUEST_SUCCESS = "nv_inference_request_success_total"
@@ -87,13 +97,15 @@ class Discovery:
 
 @dataclass
 class Settings:
-    """One gate run: the hosts, the models asked for (none: all), the per-call timeout, the admin key."""
+    """One gate run: the hosts, the models asked for (none: all), the per-call timeout, the admin key,
+    and the models each host must serve."""
 
     endpoints: list[Endpoint]
     models: list[str]
     timeout: float
     admin_key: AdminKey | None
     discovered: dict[str, Discovery] = field(default_factory=dict)
+    expected: list[str] = field(default_factory=list)  # models every host must serve
 
 
 def discover(settings: Settings, endpoint: Endpoint) -> Discovery:
@@ -113,6 +125,14 @@ def discover(settings: Settings, endpoint: Endpoint) -> Discovery:
                 else ("ABSENT", "not in the repository index")
             )
             found.models = [listed.get(name, IndexEntry(name, "", *unlisted)) for name in settings.models]
+        elif settings.expected and not found.error:
+            # Checked like the listed ones, so that a missing model fails its model_ready check.
+            listed_names = {entry.name for entry in found.models}
+            found.models += [
+                IndexEntry(name, "", "ABSENT", "expected, but not in the repository index")
+                for name in settings.expected
+                if name not in listed_names
+            ]
         settings.discovered[endpoint.name] = found
     return settings.discovered[endpoint.name]
 

@@ -24,6 +24,9 @@ from tritonfleet.errors import InputError
 
 # Host variables an inventory may set per host (defaults come from the command line).
 ADDRESS_VARS = ("tritonfleet_smoke_address", "ansible_host")
+# The models a host must serve (the deploy sets it to the host's rendered set): the gate fails a host
+# whose repository index lacks one, where it would otherwise check only what the index lists.
+MODELS_VAR = "tritonfleet_smoke_models"
 PORT_VARS = {
     "http": "tritonfleet_http_port",
     "grpc": "tritonfleet_grpc_port",
@@ -58,6 +61,7 @@ class Endpoint:
     http_port: int
     grpc_port: int
     metrics_port: int
+    expected: tuple[str, ...] = ()  # models it must serve (--expect-model, or MODELS_VAR)
 
     @property
     def http_address(self) -> str:
@@ -430,14 +434,32 @@ def _inventory_ports(name: str, variables: Mapping[str, Any], defaults: PortDefa
     return ports
 
 
+def parse_model_names(value: object, source: str, field: str | None) -> tuple[str, ...]:
+    """A list of model names (an inventory variable or the --expect-model flags)."""
+    if not isinstance(value, list | tuple):
+        raise InputError(source, field, f"{_describe(value)} is not a list of model names")
+    names = []
+    for item in value:
+        if not isinstance(item, str) or not item.strip() or item != item.strip() or "/" in item:
+            raise InputError(source, field, f"{_describe(item)} is not a model name")
+        if item not in names:
+            names.append(item)
+    return tuple(names)
+
+
 def targets_from_inventory(
-    inventory: Mapping[str, Any], group: str, defaults: PortDefaults, source: str
+    inventory: Mapping[str, Any],
+    group: str,
+    defaults: PortDefaults,
+    source: str,
+    expected: tuple[str, ...] = (),
 ) -> list[Endpoint]:
     """The hosts of `group` (children included) in `ansible-inventory --list` JSON, with their ports.
 
     A host's address is `tritonfleet_smoke_address`, else `ansible_host`, else its inventory name; its
     ports are `tritonfleet_{http,grpc,metrics}_port`, else the defaults given, else (gRPC and metrics)
-    Triton's layout next to the HTTP port. A variable that is set must be right (null, empty or of the
+    Triton's layout next to the HTTP port; the models it must serve are `tritonfleet_smoke_models`,
+    else `expected`. A variable that is set must be right (null, empty or of the
     wrong type is refused, not skipped), and two hosts that reach one server (address and HTTP port) are
     refused: one of them would go unchecked.
     """
@@ -472,6 +494,13 @@ def targets_from_inventory(
                 "each inventory host must be a server of its own",
             )
         servers[server] = name
+        models = (
+            parse_model_names(
+                _variable(variables, name, MODELS_VAR, source), source, f"{_shown(name)}: {MODELS_VAR}"
+            )
+            if MODELS_VAR in variables
+            else expected
+        )
         endpoints.append(
             Endpoint(
                 name=endpoint_name,
@@ -479,6 +508,7 @@ def targets_from_inventory(
                 http_port=ports["http"],
                 grpc_port=ports["grpc"],
                 metrics_port=ports["metrics"],
+                expected=models,
             )
         )
     _unique(endpoints, source)
