@@ -46,7 +46,7 @@ SMOKE_TARGETS = $(if $(HOSTS),--inventory "$(INVENTORY)" --group "$(HOSTS)",\
 BENCH_VLLM_PORT := 8100
 BENCH_VLLM_CONTAINER := tritonfleet-bench-vllm
 
-.PHONY: help setup test test-unit lint bench-overhead bench-smoke bench-memory bench-startup lock engine-args docker image-cpu up down compose-env \
+.PHONY: help setup test test-unit lint bench-overhead bench-smoke bench-memory bench-startup bench-load lock engine-args docker image-cpu up down compose-env \
 	smoke clean
 
 help: ## List the targets
@@ -132,6 +132,13 @@ bench-smoke: $(STAMP) ## Benchmark the smoke gate's wall time for fleets of 1, 2
 	$(BIN)/python bench/smoke.py \
 	  --url "http://$(TRITON_BIND_ADDRESS):$(TRITON_HTTP_PORT)?grpc=$(TRITON_GRPC_PORT)&metrics=$(TRITON_METRICS_PORT)" \
 	  $(BENCH_ARGS)
+
+bench-load: PROFILE = cpu
+bench-load: $(STAMP) ## Benchmark the CPU stack under load and through a docker restart under load
+	$(MAKE) --no-print-directory up PROFILE=cpu >/dev/null
+	$(BIN)/python bench/load.py \
+	  --url "http://$(TRITON_BIND_ADDRESS):$(TRITON_HTTP_PORT)?grpc=$(TRITON_GRPC_PORT)&metrics=$(TRITON_METRICS_PORT)" \
+	  --container "$$($(COMPOSE) ps --quiet triton-cpu)" $(BENCH_ARGS)
 
 bench-overhead: PROFILE = cpu
 bench-overhead: $(STAMP) ## Benchmark Triton + our backend against vLLM's own server (CPU image)

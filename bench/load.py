@@ -88,10 +88,8 @@ def counters(endpoint: Endpoint, model: str) -> dict[str, float]:
     return samples
 
 
-def steady(endpoint: Endpoint, model: str, n: int, concurrency: int, max_tokens: int) -> tuple[Outcome, dict]:
-    url = f"{endpoint.http_url}/v2/models/{model}/generate"
-    before = counters(endpoint, model)
-    outcome = Outcome()
+def caller(url: str, max_tokens: int, timeout: float, outcome: Outcome):
+    """A function that sends request i on its thread's own keep-alive session and adds to `outcome`."""
     local = threading.local()
     lock = threading.Lock()
 
@@ -99,11 +97,20 @@ def steady(endpoint: Endpoint, model: str, n: int, concurrency: int, max_tokens:
         session = getattr(local, "session", None) or requests.Session()
         local.session = session
         result = Outcome()
-        one_call(session, url, body(i, max_tokens), 120, result)
+        one_call(session, url, body(i, max_tokens), timeout, result)
         with lock:
             outcome.latencies += result.latencies
             outcome.failures.update(result.failures)
             outcome.tokens += result.tokens
+
+    return call
+
+
+def steady(endpoint: Endpoint, model: str, n: int, concurrency: int, max_tokens: int) -> tuple[Outcome, dict]:
+    url = f"{endpoint.http_url}/v2/models/{model}/generate"
+    before = counters(endpoint, model)
+    outcome = Outcome()
+    call = caller(url, max_tokens, 120, outcome)
 
     start = time.perf_counter()
     with ThreadPoolExecutor(concurrency) as pool:
@@ -118,19 +125,8 @@ def restart(
 ) -> tuple[Outcome, dict[str, float]]:
     url = f"{endpoint.http_url}/v2/models/{model}/generate"
     outcome = Outcome()
-    lock = threading.Lock()
-    local = threading.local()
+    call = caller(url, max_tokens, 30, outcome)
     timings = {"stop": 0.0, "start": 0.0}
-
-    def call(i: int) -> None:
-        session = getattr(local, "session", None) or requests.Session()
-        local.session = session
-        result = Outcome()
-        one_call(session, url, body(i, max_tokens), 30, result)
-        with lock:
-            outcome.latencies += result.latencies
-            outcome.failures.update(result.failures)
-            outcome.tokens += result.tokens
 
     def restart_midway() -> None:
         time.sleep(at)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import pathlib
 
 import numpy as np
 import pytest
@@ -17,7 +16,7 @@ from tritonfleet.backend.request import (
     parse_sampling_parameters,
 )
 from tritonfleet.backend.responses import NOT_FINISHED, Sequence, Step, output_arrays
-from tritonfleet.backend.server import http_port, parameter
+from tritonfleet.backend.server import parameter
 from tritonfleet.serving.contract import INPUTS, OPTIONAL_OUTPUTS, OUTPUTS
 
 SAMPLING_KEYS = frozenset({"temperature", "max_tokens", "top_p", "n", "logprobs"})
@@ -165,35 +164,6 @@ def test_unfinished_and_unknown_values():
 
 
 # --- the server around the backend -----------------------------------------------------------
-
-
-def _proc(tmp_path, monkeypatch, *argv: str) -> int:
-    fake = tmp_path / "proc" / "42"
-    fake.mkdir(parents=True)
-    (fake / "cmdline").write_bytes(b"\0".join(arg.encode() for arg in argv) + b"\0")
-    real = pathlib.Path
-
-    def redirected(path, *rest):
-        text = str(path)
-        return real(str(tmp_path) + text) if text.startswith("/proc/") else real(path, *rest)
-
-    monkeypatch.setattr("tritonfleet.backend.server.Path", redirected)
-    return 42
-
-
-@pytest.mark.parametrize(
-    ("argv", "port"),
-    [
-        (("/opt/tritonserver/bin/tritonserver", "--model-repository=/m"), 9099),
-        (("tritonserver", "--http-port=9100"), 9100),
-        (("tritonserver", "--http-port", "9101"), 9101),
-        (("tritonserver", "--allow-http=false"), None),
-        (("python3", "--http-port=9100"), None),
-    ],
-)
-def test_the_backend_finds_its_servers_http_port(tmp_path, monkeypatch, argv, port):
-    monkeypatch.setenv("TRITON_HTTP_PORT", "9099")  # what the image states, for a bare command line
-    assert http_port(_proc(tmp_path, monkeypatch, *argv)) == port
 
 
 def test_config_parameters_are_read_as_nvidia_reads_them():

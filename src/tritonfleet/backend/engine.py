@@ -33,13 +33,18 @@ class EngineArgsError(ValueError):
     """model.json cannot start an engine; the model fails to load with this message."""
 
 
-def load_engine_args(path: Path) -> dict[str, Any]:
+def read_json_object(path: Path, what: str = "a JSON object") -> dict[str, Any]:
     try:
-        engine_args = json.loads(path.read_text(encoding="utf-8"))
+        value = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise EngineArgsError(f"{path}: {exc}") from exc
-    if not isinstance(engine_args, dict):
-        raise EngineArgsError(f"{path}: must be a JSON object")
+    if not isinstance(value, dict):
+        raise EngineArgsError(f"{path}: must be {what}")
+    return value
+
+
+def load_engine_args(path: Path) -> dict[str, Any]:
+    engine_args = read_json_object(path)
     known = {f.name for f in dataclasses.fields(AsyncEngineArgs)}
     unknown = sorted(set(engine_args) - known)
     if unknown:

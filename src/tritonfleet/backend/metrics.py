@@ -13,6 +13,8 @@ import triton_python_backend_utils as pb_utils
 
 from tritonfleet.serving.contract import COUNTERS, GAUGES, HISTOGRAMS, OUTCOME_COUNTERS
 
+QUEUE_UPDATE_SECONDS = 0.25
+
 
 class TritonMetrics:
     def __init__(self, labels: dict[str, str]) -> None:
@@ -23,6 +25,7 @@ class TritonMetrics:
         self._shown: tuple[int, int] | None = None
         self._scheduled_running = 0
         self._inflight = 0
+        self._queue_set_at = 0.0
         self._kv_usage: float | None = None
         self._kv_set_at = 0.0
         for name, description in COUNTERS.items():
@@ -88,13 +91,24 @@ class TritonMetrics:
         self._inflight = count
         self._show_queue()
 
-    def _show_queue(self) -> None:
+    def refresh(self) -> None:
+        """Push the queue gauges now if they changed (the watchdog calls this twice a second, so that
+        the last change always reaches the server)."""
+        self._show_queue(force=True)
+
+    def _show_queue(self, force: bool = False) -> None:
+        # At most four times a second: every update is a round trip to the server, and requests
+        # start and end far more often than anyone scrapes.
+        now = time.monotonic()
+        if not force and now - self._queue_set_at < QUEUE_UPDATE_SECONDS:
+            return
         running = min(self._scheduled_running, self._inflight)
         shown = (running, self._inflight - running)
         if shown != self._shown:
             self._metrics["vllm:num_requests_running"].set(shown[0])
             self._metrics["vllm:num_requests_waiting"].set(shown[1])
             self._shown = shown
+            self._queue_set_at = now
 
     def engine_state(self, running: int, kv_cache_usage: float) -> None:
         """Called every engine step: only changes go to the server, the cache usage at most once a second

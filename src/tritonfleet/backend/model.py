@@ -28,7 +28,6 @@ import os
 import signal
 import threading
 import time
-import urllib.request
 import uuid
 from pathlib import Path
 from typing import Any
@@ -43,11 +42,17 @@ from vllm.v1.engine.async_llm import AsyncLLM
 from vllm.v1.metrics.loggers import StatLoggerBase
 
 from tritonfleet.backend.autocomplete import complete_config
-from tritonfleet.backend.engine import SAMPLING_FIELDS, EngineArgsError, load_engine_args, sampling_params
+from tritonfleet.backend.engine import (
+    SAMPLING_FIELDS,
+    EngineArgsError,
+    load_engine_args,
+    read_json_object,
+    sampling_params,
+)
 from tritonfleet.backend.metrics import TritonMetrics
 from tritonfleet.backend.request import GenerateRequest, RequestError, build_request
 from tritonfleet.backend.responses import Sequence, Step, output_arrays
-from tritonfleet.backend.server import http_port, parameter, parent_is_tritonserver
+from tritonfleet.backend.server import parameter, parent_is_tritonserver
 from tritonfleet.backend.shm import ShmTooSmallError, back, segments
 from tritonfleet.serving.contract import (
     ENGINE_FILE,
@@ -64,7 +69,7 @@ LORA_FILE = "multi_lora.json"
 DRAIN_SECONDS = 30.0
 # How often a streaming request asks whether its client cancelled it.
 CANCEL_CHECK_SECONDS = 0.1
-# How often the watchdog looks at the engine and at the server's own HTTP endpoint.
+# How often the watchdog looks at the engine (and refreshes the queue gauges).
 WATCH_SECONDS = 0.5
 # What the Python backend says when /dev/shm cannot hold a response.
 SHM_FULL = "Failed to increase the shared memory pool size"
@@ -221,7 +226,7 @@ class TritonPythonModel:
             self.engine.shutdown()
             pb_utils.Logger.log_error(f"vllm backend: {self.name}: {exc.strerror}")
             raise pb_utils.TritonModelException(exc.strerror) from None
-        self.watchdog = self._run(self._watch(http_port(os.getppid())))
+        self.watchdog = self._run(self._watch())
         pb_utils.Logger.log_info(
             f"vllm backend: {self.name} v{self.version} ready on vLLM {vllm.__version__} "
             f"({backed / 2**20:.0f} MiB of shared-memory queues backed)"
@@ -231,13 +236,7 @@ class TritonPythonModel:
     def _lora_map(version_dir: Path, engine_args: dict[str, Any]) -> dict[str, LoRARequest]:
         if not engine_args.get("enable_lora"):
             return {}
-        path = version_dir / LORA_FILE
-        try:
-            paths = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            raise EngineArgsError(f"{path}: {exc}") from exc
-        if not isinstance(paths, dict):
-            raise EngineArgsError(f"{path}: must be a JSON object of adapter name to path")
+        paths = read_json_object(version_dir / LORA_FILE, "a JSON object of adapter name to path")
         return {name: LoRARequest(name, i, path) for i, (name, path) in enumerate(sorted(paths.items()), 1)}
 
     async def _start(self, engine_args: AsyncEngineArgs, loggers: list[Any] | None) -> AsyncLLM:
@@ -248,31 +247,14 @@ class TritonPythonModel:
 
     # --- health --------------------------------------------------------------------------------
 
-    async def _watch(self, port: int | None) -> None:
-        """Notice a dead engine without waiting for a request, and the server stopping."""
-        answered = False
+    async def _watch(self) -> None:
+        """Notice a dead engine without waiting for a request to fail on it."""
         while True:
             await asyncio.sleep(WATCH_SECONDS)
             if self.engine.errored and not self.unavailable:
                 self._engine_died()
-            if port is not None and not self.unavailable:
-                live = await asyncio.to_thread(self._server_answers, port)
-                if answered and not live:
-                    self.unavailable = "tritonserver is shutting down; retry on another replica"
-                    pb_utils.Logger.log_info(
-                        f"vllm backend: {self.name}: server stopping; refusing new requests, "
-                        f"finishing {self.active} in flight"
-                    )
-                answered = answered or live
-
-    @staticmethod
-    def _server_answers(port: int) -> bool:
-        # tritonserver stops accepting connections as soon as it begins to stop.
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/v2/health/live", timeout=2) as response:
-                return response.status == 200
-        except OSError:
-            return False
+            if self.metrics:
+                self.metrics.refresh()
 
     def _engine_died(self) -> None:
         cause = self.engine.dead_error
