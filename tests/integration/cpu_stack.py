@@ -180,9 +180,12 @@ def signal_process(container: str, name: str, sig: str, parent: str = "") -> lis
 
 
 def stack_container(service: str = "triton-cpu") -> str:
-    label = f"label=com.docker.compose.service={service}"
+    """The service's own container, not the one-off `compose run` servers beside it."""
+    filters = [f"label=com.docker.compose.service={service}", "label=com.docker.compose.oneoff=False"]
     ids = subprocess.run(
-        ["docker", "ps", "--quiet", "--filter", label], capture_output=True, text=True
+        ["docker", "ps", "--quiet", *(arg for f in filters for arg in ("--filter", f))],
+        capture_output=True,
+        text=True,
     ).stdout.split()
     assert len(ids) == 1, f"expected one running {service} container, found {ids}"
     return ids[0]

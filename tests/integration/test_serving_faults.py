@@ -211,25 +211,28 @@ def test_a_hung_engine_shows_its_requests_in_the_gauges(stack: Stack):
 def test_a_killed_engine_stops_the_server_and_docker_brings_it_back(stack: Stack):
     container = stack_container()
     _, restarts = container_state(container)
-    results: queue.Queue = queue.Queue()
-    client = grpcclient.InferenceServerClient(stack.grpc)
-    client.start_stream(callback=lambda result, error: results.put((result, error)))
-    longest = {"temperature": 0, "max_tokens": 480, "ignore_eos": True}
-    client.async_stream_infer(MODEL, triton.grpc_inputs(PROMPTS[0], longest))
-    try:
-        _, error = results.get(timeout=TIMEOUT)
-        assert error is None, error
-        killed_at = time.monotonic()
-        assert signal_process(container, "VLLM::EngineCore", "SIGKILL")
-        # The request in flight fails with UNAVAILABLE, not a hang.
-        while True:
-            _, error = results.get(timeout=TIMEOUT)
-            if error is not None:
-                break
-        assert "vLLM engine is dead" in error.message()
-    finally:
-        client.stop_stream()
-        client.close()
+    # 8 sequences of 480 tokens: several seconds, so that the kill lands while it runs.
+    longest = {"temperature": 1.0, "max_tokens": 480, "ignore_eos": True, "n": 8}
+    body = {"text_input": PROMPTS[0], "sampling_parameters": json.dumps(longest), "stream": True}
+    ended: queue.Queue = queue.Queue()
+
+    def in_flight() -> None:
+        # Streamed, so that the kill lands while it runs; it must end, one way or the other.
+        try:
+            with requests.post(f"{stack.http}/v2/models/{MODEL}/generate_stream", json=body, timeout=TIMEOUT,
+                               headers={"Connection": "close"}, stream=True) as response:  # fmt: skip
+                lines = [line for line in response.iter_lines(decode_unicode=True) if line]
+            ended.put(lines[-1] if lines else "no event")
+        except requests.RequestException as exc:
+            ended.put(f"connection ended: {type(exc).__name__}")
+
+    sender = threading.Thread(target=in_flight)
+    sender.start()
+    time.sleep(0.5)
+    killed_at = time.monotonic()
+    assert signal_process(container, "VLLM::EngineCore", "SIGKILL")
+    last = ended.get(timeout=30)  # the request in flight ends: an error event, or its server is gone
+    assert "vLLM engine is dead" in last or last.startswith("connection ended"), last
     # Where load balancers look: the server stops answering within seconds.
     while time.monotonic() - killed_at < 30:
         try:

@@ -9,6 +9,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -19,7 +20,7 @@ import requests
 
 from tritonfleet.serving.targets import Endpoint
 
-from cpu_stack import MODEL, Stack, extra_server, free_port, make
+from cpu_stack import MODEL, Stack, extra_server, free_port, make, signal_process, stack_container
 from helpers import ROOT, dotenv
 
 pytestmark = pytest.mark.integration
@@ -253,3 +254,34 @@ def test_models_named_on_the_command_line_are_checked_without_the_index(
     assert gate.code == 1
     assert list(gate.checks("metrics-off")) == expected_labels([MODEL])
     assert set(gate.failed("metrics-off")) == {"repository_index", f"{MODEL}/metrics"}
+
+
+# --- what the gate must be told, and a hung engine ---------------------------------------------
+
+
+def test_an_expected_model_missing_from_the_index_fails_the_host(tmp_path: Path, stack: Stack):
+    spec = f"stack=http://{stack.host}:{stack.http_port}?grpc={stack.grpc_port}&metrics={stack.metrics_port}"
+    gate = run_gate(tmp_path, "--target", spec, "--expect-model", MODEL, "--expect-model", "llama-8b")
+    assert gate.code == 1
+    assert list(gate.checks("stack")) == expected_labels([MODEL, "llama-8b"])
+    failed = gate.failed("stack")
+    assert failed["llama-8b/model_ready"] == "ABSENT: expected, but not in the repository index"
+    assert not [label for label in failed if label.startswith(f"{MODEL}/")]
+
+
+def test_a_hung_engine_is_reported_as_not_answering_within_a_minute(tmp_path: Path, stack: Stack):
+    spec = f"stack=http://{stack.host}:{stack.http_port}?grpc={stack.grpc_port}&metrics={stack.metrics_port}"
+    container = stack_container()
+    assert signal_process(container, "VLLM::EngineCore", "SIGSTOP")
+    try:
+        started = time.monotonic()
+        gate = run_gate(tmp_path, "--target", spec)
+        took = time.monotonic() - started
+    finally:
+        signal_process(container, "VLLM::EngineCore", "SIGCONT")
+    assert gate.code == 1
+    failed = gate.failed("stack")
+    not_answering = f"model {MODEL}: engine not answering: no token in 25 s"
+    assert failed[f"{MODEL}/generate"] == not_answering
+    assert failed[f"{MODEL}/grpc_stream"] == not_answering
+    assert took < 60, f"the gate took {took:.0f} s on a hung engine"

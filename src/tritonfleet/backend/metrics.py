@@ -6,6 +6,7 @@ stats on (`disable_log_stats` false), as in the official backend.
 
 from __future__ import annotations
 
+import gc
 import time
 from typing import Any
 
@@ -51,6 +52,15 @@ class TritonMetrics:
             self._metrics[name] = family.Metric(labels=labels)
         else:
             self._metrics[name] = family.Metric(labels=labels, buckets=buckets)
+
+    def close(self) -> None:
+        """Free every metric now, while the stub can still tell the server: left to the interpreter's
+        exit, their destructors run after the stub's shared memory is gone, and the stub segfaults
+        (tritonserver then exits 1 on a clean stop)."""
+        self._metrics.clear()
+        self._outcomes.clear()
+        self._families.clear()
+        gc.collect()
 
     def tokens(self, prompt: int, generated: int) -> None:
         if prompt:

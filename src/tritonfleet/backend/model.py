@@ -491,4 +491,6 @@ class TritonPythonModel:
         self.engine.shutdown()
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(timeout=10)
+        if self.metrics:
+            self.metrics.close()
         pb_utils.Logger.log_info(f"vllm backend: {self.name} v{self.version} stopped")
