@@ -73,6 +73,8 @@ CANCEL_CHECK_SECONDS = 0.1
 WATCH_SECONDS = 0.5
 # What the Python backend says when /dev/shm cannot hold a response.
 SHM_FULL = "Failed to increase the shared memory pool size"
+# How long a dead engine's requests get to send their error before the server is stopped.
+ANSWER_SECONDS = 5.0
 # How often an error response is tried before the request is given up (logged, never silent).
 SEND_ATTEMPTS = 5
 # NVIDIA's wording for a request refused by the health check.
@@ -287,6 +289,13 @@ class TritonPythonModel:
             f"vllm backend: {self.name}: the vLLM engine died ({cause}); stopping tritonserver so that "
             "its supervisor starts it afresh"
         )
+        self._run(self._signal_when_answered(parent))
+
+    async def _signal_when_answered(self, parent: int) -> None:
+        # Let the requests in flight send their error first: once the server stops, they cannot.
+        deadline = time.monotonic() + ANSWER_SECONDS
+        while self.active and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
         os.kill(parent, signal.SIGTERM)
 
     # --- requests ------------------------------------------------------------------------------
