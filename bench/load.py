@@ -77,15 +77,12 @@ def body(i: int, max_tokens: int) -> dict:
 
 
 def counters(endpoint: Endpoint, model: str) -> dict[str, float]:
-    samples = triton.model_samples(triton.scrape(endpoint, 30), model, "1")
-    text = triton.scrape(endpoint, 30)
-    for name in ("nv_inference_request_success", "nv_inference_request_failure"):
-        samples[name] = sum(
-            float(line.rsplit(" ", 1)[1])
-            for line in text.splitlines()
-            if line.startswith(name + "{") and f'model="{model}"' in line
-        )
-    return samples
+    """The model's counters, with Triton's request counters summed over their `reason` labels."""
+    series = triton.model_series(triton.scrape(endpoint, 30), model, "1")
+    totals = {name: value for name, value in series.items() if "{" not in name}
+    for name in ("nv_inference_request_success_total", "nv_inference_request_failure_total"):
+        totals[name] = sum(value for key, value in series.items() if key.split("{")[0] == name)
+    return totals
 
 
 def caller(url: str, max_tokens: int, timeout: float, outcome: Outcome):
@@ -198,8 +195,8 @@ def main() -> None:
             (f"steady: rise of {name}", f"{rise.get(name, 0):.0f}")
             for name in (
                 "vllm:generation_tokens_total",
-                "nv_inference_request_success",
-                "nv_inference_request_failure",
+                "nv_inference_request_success_total",
+                "nv_inference_request_failure_total",
             )
         ],
         (f"restart: requests at {args.rate:g}/s", str(through.sent)),

@@ -710,10 +710,9 @@ def test_probe_local_survives_bytes_that_are_not_utf8() -> None:
     assert facts.gpus[0].memory_usable_bytes == (81559 - 480) * MiB
 
 
-def test_mig_is_named_before_the_gpu_count(cli, tmp_path):
+def test_mig_is_named_before_the_gpu_count(cli, tmp_path, h100_facts):
     # One MIG-enabled H100: the 70B model's four GPUs do not fit, but MIG is the first thing to fix.
-    result = cli("facts", "--query-csv", H100 / "smi-query.csv", "--format", "json")
-    facts = json.loads(result.out)
+    facts = json.loads(h100_facts.read_text())
     facts["gpus"][0]["mig_mode"] = "Enabled"
     path = tmp_path / "mig.json"
     path.write_text(json.dumps(facts))

@@ -23,6 +23,7 @@ from tritonfleet.gates.smoke import (
     parse_admin_key,
     stream_event_problems,
 )
+from tritonfleet.serving import triton
 
 from helpers import ROOT
 
@@ -172,3 +173,24 @@ def test_an_admin_key_header_is_trimmed_and_lower_cased():
     key = parse_admin_key(" X-Admin_Key.v2 =a b=c")
     assert key is not None
     assert key.headers == {"x-admin_key.v2": "a b=c"}
+
+
+def test_model_series_keys_labelled_series_by_their_other_labels():
+    text = (
+        "# TYPE nv_inference_request_failure counter\n"
+        'nv_inference_request_failure{model="m",reason="BACKEND",version="1"} 3\n'
+        'nv_inference_request_failure{model="other",reason="BACKEND",version="1"} 9\n'
+        "# TYPE vllm:e2e_request_latency_seconds histogram\n"
+        'vllm:e2e_request_latency_seconds_bucket{model="m",version="1",le="+Inf"} 2\n'
+        'vllm:e2e_request_latency_seconds_count{model="m",version="1"} 2\n'
+        'vllm:e2e_request_latency_seconds_sum{model="m",version="1"} 0.5\n'
+    )
+    assert triton.model_series(text, "m", "1") == {
+        'nv_inference_request_failure_total{reason="BACKEND"}': 3.0,
+        "vllm:e2e_request_latency_seconds_count": 2.0,
+        "vllm:e2e_request_latency_seconds_sum": 0.5,
+    }
+    assert triton.model_samples(text, "m", "1") == {
+        "vllm:e2e_request_latency_seconds_count": 2.0,
+        "vllm:e2e_request_latency_seconds_sum": 0.5,
+    }

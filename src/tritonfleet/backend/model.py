@@ -75,8 +75,6 @@ WATCH_SECONDS = 0.5
 SHM_FULL = "Failed to increase the shared memory pool size"
 # How long a dead engine's requests get to send their error before the server is stopped.
 ANSWER_SECONDS = 5.0
-# How often an error response is tried before the request is given up (logged, never silent).
-SEND_ATTEMPTS = 5
 # NVIDIA's wording for a request refused by the health check.
 UNHEALTHY = "Model is unavailable due to unhealthy vLLM engine"
 
@@ -328,8 +326,7 @@ class TritonPythonModel:
 
     def _refuse(self, sender: Any, message: str, code: Any, reason: str, refused: list[str]) -> None:
         sender.send(_error(message, code), flags=FINAL)
-        if self.metrics:
-            self.metrics.failed(reason)
+        self._failed(reason)
         refused.append(message)
 
     def _admit(self, request: Any) -> tuple[GenerateRequest, SamplingParams, LoRARequest | None]:
@@ -414,7 +411,7 @@ class TritonPythonModel:
             final_sent = True
             await self._abort(request_id)
             usage.record(finished=False)
-            await self._send_final(sender, self._failure(request_id, exc), request_id)
+            self._send_final(sender, self._failure(request_id, exc), request_id)
         finally:
             usage.record(finished=False)  # no-op when already recorded
             self._active(-1)
@@ -457,16 +454,14 @@ class TritonPythonModel:
         self._failed("error")
         return _error(f"generation failed: {exc!r}", pb_utils.TritonError.INTERNAL)
 
-    async def _send_final(self, sender: Any, response: Any, request_id: str) -> None:
-        """Send an error response, which can fail too (no shared memory left to carry it): try again
-        while the memory other responses held is given back."""
-        for attempt in range(SEND_ATTEMPTS):
-            try:
-                sender.send(response, flags=FINAL)
-                return
-            except Exception as exc:
-                pb_utils.Logger.log_error(f"vllm backend: cannot answer request {request_id}: {exc!r}")
-                await asyncio.sleep(0.5 * (attempt + 1))
+    @staticmethod
+    def _send_final(sender: Any, response: Any, request_id: str) -> None:
+        """Send a request's error; a failed send closes the sender, so one that fails is logged, never
+        retried (and never silent)."""
+        try:
+            sender.send(response, flags=FINAL)
+        except Exception as exc:
+            pb_utils.Logger.log_error(f"vllm backend: cannot answer request {request_id}: {exc!r}")
 
     async def _abort(self, request_id: str) -> None:
         if not self.engine.errored:

@@ -297,15 +297,23 @@ def scrape(endpoint: Endpoint, timeout: float) -> str:
     return response.text
 
 
-def model_samples(text: str, model: str, version: str) -> dict[str, float]:
-    """The samples labelled with exactly this model and version, by name (Prometheus text format).
+def model_series(text: str, model: str, version: str) -> dict[str, float]:
+    """Every sample of this model and version (Prometheus text format), keyed by its name and its other
+    labels: `name` alone, or `name{reason="BACKEND"}` for a labelled series.
 
     Histogram buckets carry an `le` label as well and are left out; their `_count` and `_sum` are in.
     """
-    wanted = {"model": model, "version": version}
-    return {
-        sample.name: sample.value
-        for family in text_string_to_metric_families(text)
-        for sample in family.samples
-        if sample.labels == wanted
-    }
+    found = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            labels = dict(sample.labels)
+            if labels.pop("model", None) != model or labels.pop("version", None) != version or "le" in labels:
+                continue
+            extra = ",".join(f'{key}="{value}"' for key, value in sorted(labels.items()))
+            found[f"{sample.name}{{{extra}}}" if extra else sample.name] = sample.value
+    return found
+
+
+def model_samples(text: str, model: str, version: str) -> dict[str, float]:
+    """The samples labelled with exactly this model and version, by name."""
+    return {name: value for name, value in model_series(text, model, version).items() if "{" not in name}
