@@ -119,7 +119,7 @@ def test_out_of_range_values_are_refused_at_once_and_counted_as_failures(stack: 
 
 
 def test_a_grpc_stream_gets_the_refusal_as_its_one_answer(stack: Stack):
-    """The error class does not travel: Triton 2.51's HTTP /generate answers 400 for every error a
+    """The error class does not travel: Triton's HTTP /generate (2.51 and 2.71) answers 400 for every error a
     decoupled model sends, and a gRPC stream carries only the message (README, "Status codes")."""
     results: queue.Queue = queue.Queue()
     client = grpcclient.InferenceServerClient(stack.grpc)
