@@ -75,11 +75,29 @@ class Benchmark(_Strict):
     perf_analyzer: str = Field(alias="perf-analyzer")
 
 
+class HostNvidia(_Strict):
+    driver_branch: str = Field(pattern=r"^\d{3}$")
+    container_toolkit: str = Field(pattern=r"^\d+\.\d+\.\d+$")
+
+
+class HostDocker(_Strict):
+    engine: str = Field(pattern=r"^\d+\.\d+\.\d+$")
+    compose: str = Field(pattern=r"^\d+\.\d+\.\d+$")
+
+
+class Host(_Strict):
+    """What the Ansible roles install on a host."""
+
+    nvidia: HostNvidia
+    docker: HostDocker
+
+
 class Versions(_Strict):
     schema_version: Literal[1]
     triton: Triton
     cpu_stack: CpuStack
     benchmark: Benchmark
+    host: Host
 
     def engine_version(self, engine: Engine) -> str:
         """The vLLM version that serves model.json on each image."""
