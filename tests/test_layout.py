@@ -29,8 +29,9 @@ LAYERS = {
     "backend": 4,
     "sizing": 5,
     "gates": 5,
-    "cli": 6,
-    "__main__": 7,
+    "rollout": 6,  # the rollout's decisions: placement, releases, reports (ansible/plugins call it)
+    "cli": 7,
+    "__main__": 8,
 }
 
 

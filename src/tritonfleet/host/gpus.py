@@ -19,7 +19,7 @@ import json
 import re
 import subprocess
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Literal
 
@@ -647,11 +647,38 @@ PROBE_COMMANDS: dict[str, tuple[str, ...]] = {
 }
 
 
+@dataclasses.dataclass(frozen=True)
+class ProbeOutput:
+    """What one probe command did, wherever it ran: exit status (None: not found), stdout, stderr."""
+
+    returncode: int | None
+    stdout: str = ""
+    stderr: str = ""
+
+
+def facts_from_outputs(outputs: Mapping[str, ProbeOutput]) -> HostFacts:
+    """Facts from PROBE_COMMANDS' outputs, keyed as PROBE_COMMANDS is; the same rules as probe_local.
+
+    The Ansible play runs the commands on a host and hands their outputs here, on the control node."""
+    texts = []
+    for shown in PROBE_COMMANDS:
+        done = outputs.get(shown)
+        if done is None or done.returncode is None or (done.returncode == 127 and not done.stdout):
+            return HostFacts(probe=Probe(status="absent", detail="nvidia-smi not found on PATH"))
+        if done.returncode != 0:
+            # Some failures ("couldn't communicate with the NVIDIA driver") are printed on stdout.
+            said = [line.strip() for out in (done.stderr, done.stdout) for line in (out or "").splitlines()]
+            first = next((line for line in said if line), "no output")
+            return HostFacts(probe=Probe(status="failed", detail=f"{shown}: exit {done.returncode}: {first}"))
+        texts.append(done.stdout)
+    return collect(*texts)
+
+
 def probe_local(runner: Runner = subprocess.run, timeout: float = 30) -> HostFacts:
     """Run nvidia-smi here. No nvidia-smi, or one that fails (exit 9: no driver, as in most containers),
     gives facts with no GPUs and a probe status saying why: that is a fact about the host, not an error.
     Output that does not parse raises InputError: that is a driver this code does not understand."""
-    outputs = []
+    outputs: dict[str, ProbeOutput] = {}
     for shown, cmd in PROBE_COMMANDS.items():
         try:
             # errors="replace": a byte that is not UTF-8 reaches the parser as U+FFFD, not as a crash here.
@@ -670,13 +697,10 @@ def probe_local(runner: Runner = subprocess.run, timeout: float = 30) -> HostFac
             return HostFacts(probe=Probe(status="failed", detail=f"{shown}: no answer within {timeout:g} s"))
         except OSError as err:
             return HostFacts(probe=Probe(status="failed", detail=f"{shown}: cannot run: {err}"))
+        outputs[shown] = ProbeOutput(done.returncode, done.stdout or "", done.stderr or "")
         if done.returncode != 0:
-            # Some failures ("couldn't communicate with the NVIDIA driver") are printed on stdout.
-            said = [line.strip() for out in (done.stderr, done.stdout) for line in (out or "").splitlines()]
-            first = next((line for line in said if line), "no output")
-            return HostFacts(probe=Probe(status="failed", detail=f"{shown}: exit {done.returncode}: {first}"))
-        outputs.append(done.stdout)
-    return collect(*outputs)
+            break
+    return facts_from_outputs(outputs)
 
 
 def _links_summary(links: dict[int, str]) -> str:
