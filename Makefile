@@ -42,10 +42,25 @@ SMOKE_REPORTS := $(BUILD)/smoke
 SMOKE_TARGETS = $(if $(HOSTS),--inventory "$(INVENTORY)" --group "$(HOSTS)",\
 	$(addprefix --target ,$(or $(URL),http://$(TRITON_BIND_ADDRESS):$(TRITON_HTTP_PORT))))
 
+# deploy / rollback: the Ansible rollout to the group HOSTS of INVENTORY (default: the simulated fleet).
+FLEET_INVENTORY := ansible/inventories/simulated
+DEPLOY_INVENTORY = $(or $(INVENTORY),$(FLEET_INVENTORY))
+# fleet-up: how many simulated hosts (odd ones bookworm, even ones trixie).
+N ?= 2
+ANSIBLE_ARGS ?=
+DEPLOY_REPORTS := $(BUILD)/deploy
+# ansible-playbook skips, and exits 0, when the inventory is empty (a simulated fleet that is down): fail.
+define require_hosts
+n=$$($(BIN)/ansible -i "$(DEPLOY_INVENTORY)" "$(HOSTS)" --list-hosts 2>/dev/null | sed -n 's/^ *hosts (\([0-9]*\)):$$/\1/p'); \
+  if [ "$${n:-0}" -eq 0 ]; then \
+    echo "$(1): $(DEPLOY_INVENTORY): HOSTS=$(HOSTS) matches no host (the simulated fleet: make fleet-up)" >&2; exit 2; fi
+endef
+
 # bench-overhead: vLLM's own OpenAI server, beside Triton, from the same image.
 BENCH_VLLM_PORT := 8100
 BENCH_VLLM_CONTAINER := tritonfleet-bench-vllm
 
+.PHONY: deploy rollback fleet-up fleet-down demo
 .PHONY: help setup test test-unit lint bench-overhead bench-smoke bench-memory bench-startup bench-load lock engine-args docker image-cpu up down compose-env \
 	smoke clean
 
@@ -112,6 +127,28 @@ endif
 
 down: $(STAMP) ## Stop the stack and remove its containers and network
 	$(COMPOSE) down --remove-orphans --timeout 60
+
+deploy: $(STAMP) ## Roll out to HOSTS=<group> [INVENTORY=...] (ansible/site.yml), then print a summary per host
+	@if [ -z "$(HOSTS)" ]; then echo "deploy: HOSTS=<group> is required (e.g. HOSTS=sim_fleet)" >&2; exit 2; fi
+	@$(call require_hosts,deploy)
+	@rc=0; $(BIN)/ansible-playbook -i "$(DEPLOY_INVENTORY)" ansible/site.yml --limit "$(HOSTS)" $(ANSIBLE_ARGS) || rc=$$?; \
+	  $(BIN)/tritonfleet rollout-report $(DEPLOY_REPORTS) || true; exit $$rc
+
+rollback: $(STAMP) ## Return HOSTS=<group> [INVENTORY=...] to their previous release, and gate them
+	@if [ -z "$(HOSTS)" ]; then echo "rollback: HOSTS=<group> is required" >&2; exit 2; fi
+	@$(call require_hosts,rollback)
+	$(BIN)/ansible-playbook -i "$(DEPLOY_INVENTORY)" ansible/rollback.yml --limit "$(HOSTS)" $(ANSIBLE_ARGS)
+
+fleet-up: $(STAMP) docker ## Start the simulated fleet: N=2 systemd hosts (bookworm, trixie) and a registry
+	scripts/fleet up $(N)
+
+fleet-down: ## Remove the simulated fleet, its volumes and its network
+	scripts/fleet down
+
+demo: $(STAMP) ## The main job on the embedded default: fleet-up, deploy the tiny model to 2 hosts, gate, summary
+	$(MAKE) --no-print-directory fleet-up N=2
+	$(MAKE) --no-print-directory $(WEIGHTS)/$(TINY_MODEL)
+	$(MAKE) --no-print-directory deploy HOSTS=sim_fleet INVENTORY=$(FLEET_INVENTORY)
 
 smoke: $(STAMP) ## Gate live servers: URL="http://h1 http://h2", or HOSTS=group INVENTORY=file (default: local stack)
 	@if [ -n "$(HOSTS)" ] && [ -z "$(INVENTORY)" ]; then \

@@ -27,6 +27,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "plan": ("plan", "gpu_memory_utilization per model for a host's GPUs and co-tenants"),
     "memory": ("memory", "vLLM GPU memory from a model's config.json"),
     "smoke": ("smoke", "post-deploy gate: check every model on one or many live Triton servers"),
+    "rollout-report": ("rollout_report", "one row per host of the last rollout (make deploy prints it)"),
     "versions": ("versions", "print pinned versions from images/versions.yaml"),
     "engine-args": ("engine_args", "re-extract the pinned vLLMs' engine-argument lists"),
     "testmodel": ("testmodel", "write a tiny random-weight Llama that vLLM loads (no hub)"),

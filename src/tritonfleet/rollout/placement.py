@@ -23,7 +23,7 @@ from tritonfleet.serving.targets import parse_model_names
 PLACEMENT_VAR = "tritonfleet_model_placement"
 EXPECT_GPU_VAR = "tritonfleet_expect_gpu"
 # Variables every targeted host must have, with the type each must be.
-REQUIRED: dict[str, type] = {PLACEMENT_VAR: dict, EXPECT_GPU_VAR: bool}
+REQUIRED: dict[str, type] = {PLACEMENT_VAR: Mapping, EXPECT_GPU_VAR: bool}
 # Ansible's own groups, which a placement may name as well.
 BUILTIN_GROUPS = ("all", "ungrouped")
 
@@ -36,7 +36,7 @@ class HostPlan:
 
 
 def _type_name(kind: type) -> str:
-    return {dict: "a mapping of group to models", bool: "true or false"}[kind]
+    return {Mapping: "a mapping of group to models", bool: "true or false"}[kind]
 
 
 def _describe(value: object) -> str:
@@ -48,8 +48,8 @@ def _check_required(host: str, variables: Mapping[str, Any], source: str) -> Non
     for var, kind in REQUIRED.items():
         if var not in variables:
             raise InputError(source, f"{host}: {var}", "is not set (put it in group_vars/all or the host)")
-        # bool is a subclass of int in Python, and YAML's `yes` is already a bool: check exactly.
-        if type(variables[var]) is not kind:
+        # Ansible hands over its own Mapping subclasses; YAML's `yes` is already a bool, and 1 is no bool.
+        if not isinstance(variables[var], kind):
             raise InputError(
                 source, f"{host}: {var}", f"{_describe(variables[var])} is not {_type_name(kind)}"
             )
