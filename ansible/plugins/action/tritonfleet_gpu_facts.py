@@ -2,11 +2,11 @@
 
 The host only runs commands (a sysfs listing of its PCI bus, then nvidia-smi's three queries, as raw
 shell commands: no Python and no parsing on the host). Their text comes back to the control node and
-tritonfleet parses it with the same code as `tritonfleet facts`. The facts set:
+tritonfleet parses it with the same code as `tritonfleet facts`. The result carries:
 
-  gpu_facts_pci:   {gpus: [PCI addresses], nvswitches: [...]}   (known before any driver exists)
-  gpu_facts_host:  `tritonfleet facts --format json` of the host (GPUs empty, with a probe status,
-                   where nvidia-smi is absent or fails)
+  pci:   {gpus: [PCI addresses], nvswitches: [...]}   (known before any driver exists)
+  host:  `tritonfleet facts --format json` of the host (GPUs empty, with a probe status, where
+         nvidia-smi is absent or fails)
 """
 
 from __future__ import annotations
@@ -54,8 +54,6 @@ class ActionModule(ActionBase):
         except InputError as exc:
             return {**result, "failed": True, "msg": exc.line()}
         result["changed"] = False
-        result["ansible_facts"] = {
-            "gpu_facts_pci": {"gpus": list(devices.gpus), "nvswitches": list(devices.nvswitches)},
-            "gpu_facts_host": json.loads(facts.model_dump_json()),
-        }
+        result["pci"] = {"gpus": list(devices.gpus), "nvswitches": list(devices.nvswitches)}
+        result["host"] = json.loads(facts.model_dump_json())
         return result

@@ -83,7 +83,7 @@ def plan_hosts(
     known = set(known_groups) | set(BUILTIN_GROUPS)
     available = set(repository_models)
     plans: list[HostPlan] = []
-    for host in hosts:
+    for host in sorted(hosts):  # the first problem by host name, whatever order the inventory has
         variables = hostvars.get(host, {})
         _check_required(host, variables, source)
         placement = _placement(variables[PLACEMENT_VAR], host, source)
