@@ -60,7 +60,7 @@ endef
 BENCH_VLLM_PORT := 8100
 BENCH_VLLM_CONTAINER := tritonfleet-bench-vllm
 
-.PHONY: deploy rollback fleet-up fleet-down demo
+.PHONY: deploy rollback fleet-up fleet-down demo bench-deploy
 .PHONY: help setup test test-unit lint bench-overhead bench-smoke bench-memory bench-startup bench-load lock engine-args docker image-cpu up down compose-env \
 	smoke clean
 
@@ -176,6 +176,9 @@ bench-load: $(STAMP) ## Benchmark the CPU stack under load and through a docker 
 	$(BIN)/python bench/load.py \
 	  --url "http://$(TRITON_BIND_ADDRESS):$(TRITON_HTTP_PORT)?grpc=$(TRITON_GRPC_PORT)&metrics=$(TRITON_METRICS_PORT)" \
 	  --container "$$($(COMPOSE) ps --quiet triton-cpu)" $(BENCH_ARGS)
+
+bench-deploy: $(STAMP) docker $(WEIGHTS)/$(TINY_MODEL) ## Benchmark the rollout on 1, 2 and 4 simulated hosts: from bare, no-op, rollback
+	$(BIN)/python bench/deploy.py $(BENCH_ARGS)
 
 bench-overhead: PROFILE = cpu
 bench-overhead: $(STAMP) ## Benchmark Triton + our backend against vLLM's own server (CPU image)

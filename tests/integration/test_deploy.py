@@ -9,6 +9,7 @@ The tests run in order: each one starts from the state the one before left.
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -155,13 +156,14 @@ def test_a_broken_release_fails_the_canary_which_returns_to_its_previous_release
     assert "[tf-host-2]" not in rollout, "the second host took part in the rollout"
 
 
-def _stop_when_its_batch_starts(process: subprocess.Popen[str], lines: list[str], host: str) -> None:
+def _kill_during_the_canary(process: subprocess.Popen[str], lines: list[str], host: str) -> None:
+    """Kill HOST once the rollout play is under way on the canary, so that HOST's batch finds it gone."""
     in_rollout = False
     for line in process.stdout or ():
         lines.append(line)
         in_rollout = in_rollout or line.startswith("PLAY [Roll out")
-        if in_rollout and f"[{host}]" in line:
-            subprocess.run(["docker", "stop", "--time", "1", host], capture_output=True, check=True)
+        if in_rollout and "[tf-host-1]" in line:
+            subprocess.run(["docker", "kill", host], capture_output=True, check=True)
             break
     lines.extend(process.stdout or ())
 
@@ -180,7 +182,7 @@ def test_a_host_made_unreachable_mid_play_fails_alone(fleet: dict, tmp_path: Pat
     ]
     lines: list[str] = []
     process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    watcher = threading.Thread(target=_stop_when_its_batch_starts, args=(process, lines, "tf-host-2"))
+    watcher = threading.Thread(target=_kill_during_the_canary, args=(process, lines, "tf-host-2"))
     watcher.start()
     try:
         process.wait(timeout=DEPLOY_TIMEOUT)
@@ -200,3 +202,57 @@ def test_a_host_made_unreachable_mid_play_fails_alone(fleet: dict, tmp_path: Pat
     assert current_release("tf-host-1") == rows["tf-host-1"]["release"]
     address = next(h["address"] for h in fleet["hosts"] if h["name"] == "tf-host-1")
     wait_until_ok(f"http://{address}:{dotenv()['TRITON_HTTP_PORT']}/v2/health/ready", timeout=10)
+
+
+def test_the_hugging_face_token_reaches_no_log_file_or_container(fleet: dict, tmp_path: Path):
+    """A model named by its hub id is fetched on the host with the token; the hub is out of reach here,
+    so the fetch fails, the canary returns to its release, and the token must show up nowhere."""
+    token = "hf_tritonfleetTestToken0123456789"
+    hub = tmp_path / "model_repository"
+    shutil.copytree(ROOT / "model_repository", hub)
+    engine_args = hub / "tiny-llama" / "1" / "model.json"
+    engine_args.write_text(
+        json.dumps({**json.loads(engine_args.read_text()), "model": "tritonfleet/no-such-model"})
+    )
+    before = current_release("tf-host-1")
+    done = subprocess.run(
+        [
+            "make",
+            "--no-print-directory",
+            "deploy",
+            "HOSTS=sim_fleet",
+            f"ANSIBLE_ARGS=-e validate_model_repository={hub} -e triton_service_model_repository={hub}",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=DEPLOY_TIMEOUT,
+        env={**os.environ, "HF_TOKEN": token},
+    )
+    output = done.stdout + done.stderr
+    assert done.returncode != 0, output[-6000:]
+    assert "tf-host-1: could not fetch tritonfleet/no-such-model from Hugging Face" in " ".join(
+        output.split()
+    )
+    assert token not in output
+    assert current_release("tf-host-1") == before
+    for host in HOSTS:
+        found = host_exec(
+            host,
+            "grep",
+            "-rl",
+            token,
+            "/opt/tritonfleet",
+            "/var/cache/tritonfleet",
+            "/etc",
+            "/root",
+            "/tmp",
+            check=False,
+        )
+        assert found.returncode == 1 and not found.stdout, f"{host}: the token is in {found.stdout}"
+        inspected = host_exec(host, "sh", "-c", "docker ps -aq | xargs -r docker inspect", check=False).stdout
+        assert token not in inspected
+    leaked = subprocess.run(
+        ["grep", "-rl", token, str(ROOT / "build" / "deploy")], capture_output=True, text=True
+    )
+    assert leaked.returncode == 1, f"the token is in {leaked.stdout}"
