@@ -126,6 +126,16 @@ def test_a_second_run_changes_nothing(fleet: dict):
     assert {host: server_started_at(host) for host in HOSTS} == started
 
 
+def test_check_mode_runs_and_changes_nothing(fleet: dict):
+    started = {host: server_started_at(host) for host in HOSTS}
+    releases = {host: current_release(host) for host in HOSTS}
+    done = deploy("--check", "--diff")
+    assert done.returncode == 0, said(done)
+    assert {h: c["changed"] for h, c in recap(done.stdout).items()} == dict.fromkeys(HOSTS, 0), said(done)
+    assert {host: server_started_at(host) for host in HOSTS} == started
+    assert {host: current_release(host) for host in HOSTS} == releases
+
+
 def test_a_broken_release_fails_the_canary_which_returns_to_its_previous_release(fleet: dict, tmp_path: Path):
     good = {host: current_release(host) for host in HOSTS}
     untouched = server_started_at("tf-host-2")
@@ -156,14 +166,14 @@ def test_a_broken_release_fails_the_canary_which_returns_to_its_previous_release
     assert "[tf-host-2]" not in rollout, "the second host took part in the rollout"
 
 
-def _kill_during_the_canary(process: subprocess.Popen[str], lines: list[str], host: str) -> None:
-    """Kill HOST once the rollout play is under way on the canary, so that HOST's batch finds it gone."""
+def _pause_during_the_canary(process: subprocess.Popen[str], lines: list[str], host: str) -> None:
+    """Freeze HOST once the rollout play is under way on the canary: HOST's batch finds it not answering."""
     in_rollout = False
     for line in process.stdout or ():
         lines.append(line)
         in_rollout = in_rollout or line.startswith("PLAY [Roll out")
         if in_rollout and "[tf-host-1]" in line:
-            subprocess.run(["docker", "kill", host], capture_output=True, check=True)
+            subprocess.run(["docker", "pause", host], capture_output=True, check=True)
             break
     lines.extend(process.stdout or ())
 
@@ -182,13 +192,13 @@ def test_a_host_made_unreachable_mid_play_fails_alone(fleet: dict, tmp_path: Pat
     ]
     lines: list[str] = []
     process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    watcher = threading.Thread(target=_kill_during_the_canary, args=(process, lines, "tf-host-2"))
+    watcher = threading.Thread(target=_pause_during_the_canary, args=(process, lines, "tf-host-2"))
     watcher.start()
     try:
         process.wait(timeout=DEPLOY_TIMEOUT)
     finally:
         watcher.join(timeout=60)
-        subprocess.run(["docker", "start", "tf-host-2"], capture_output=True)
+        subprocess.run(["docker", "unpause", "tf-host-2"], capture_output=True)
     output = "".join(lines)
     assert process.returncode != 0, output[-6000:]
     counts = recap(output)
@@ -202,6 +212,18 @@ def test_a_host_made_unreachable_mid_play_fails_alone(fleet: dict, tmp_path: Pat
     assert current_release("tf-host-1") == rows["tf-host-1"]["release"]
     address = next(h["address"] for h in fleet["hosts"] if h["name"] == "tf-host-1")
     wait_until_ok(f"http://{address}:{dotenv()['TRITON_HTTP_PORT']}/v2/health/ready", timeout=10)
+
+
+def test_make_rollback_returns_a_host_to_its_previous_release(fleet: dict):
+    now = current_release("tf-host-1")
+    before = Path(host_exec("tf-host-1", "readlink", f"{RELEASES}/previous").stdout.strip()).name
+    assert before != now
+    done = make("rollback", "HOSTS=tf-host-1", timeout=DEPLOY_TIMEOUT)
+    assert done.returncode == 0, said(done)
+    assert current_release("tf-host-1") == before
+    assert Path(host_exec("tf-host-1", "readlink", f"{RELEASES}/previous").stdout.strip()).name == now
+    gate = json.loads((ROOT / "build" / "deploy" / "gate" / "tf-host-1.json").read_text())
+    assert gate["exit_code"] == 0
 
 
 def test_the_hugging_face_token_reaches_no_log_file_or_container(fleet: dict, tmp_path: Path):
