@@ -14,6 +14,7 @@ from collections.abc import Iterator
 
 import pytest
 import requests
+
 from fleet import (
     FLEET_JSON,
     ansible,
