@@ -17,7 +17,7 @@ import yaml
 from helpers import ROOT
 
 BIN = Path(sys.executable).parent
-FIXTURES = ROOT.parent / "shared" / "fixtures" / "gpu-hosts"
+FIXTURES = ROOT / "tests" / "fixtures" / "gpu-hosts"
 HOSTS = {
     "all": {
         "children": {

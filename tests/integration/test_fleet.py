@@ -96,7 +96,7 @@ def test_inventory_lists_exactly_the_fleet(sim: dict):
         shown = ansible("ansible-inventory", "--host", host["name"])
         assert shown.returncode == 0, shown.stderr
         facts = json.loads(shown.stdout)
-        assert facts["ansible_connection"] == "community.docker.docker"
+        assert facts["ansible_connection"] == "community.docker.docker_api"
         assert facts["ansible_python_interpreter"] == "/usr/bin/python3"
         assert (facts["fleet_address"], facts["fleet_suite"]) == (host["address"], host["suite"])
     graph = ansible("ansible-inventory", "--graph")
