@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from helpers import ROOT
+from helpers import ROOT, local_playbook
 
 BIN = Path(sys.executable).parent
 FIXTURES = ROOT / "tests" / "fixtures" / "gpu-hosts"
@@ -152,22 +152,7 @@ def test_a_model_that_does_not_fit_the_hosts_gpus_fails_its_plan_before_the_host
             ]
         )
     )
-    done = subprocess.run(
-        [
-            str(BIN / "ansible-playbook"),
-            "-i",
-            "localhost,",
-            "-c",
-            "local",
-            "-e",
-            f"ansible_python_interpreter={sys.executable}",
-            str(playbook),
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    done = local_playbook(playbook)
     assert done.returncode == 2, done.stdout[-3000:]
     refusal = (
         "localhost: tritonfleet render: error: "

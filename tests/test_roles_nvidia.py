@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from helpers import GPU_HOSTS, ROOT
+from helpers import GPU_HOSTS, ROOT, ansible_env, local_playbook
 
 BIN = Path(sys.executable).parent
 ROLES_DIR = ROOT / "ansible" / "roles"
@@ -36,36 +36,6 @@ def _pins() -> dict[str, str]:
 
 PINS = _pins()
 BRANCH = PINS["host.nvidia.driver_branch"]
-
-
-def _ansible_env(**extra: str) -> dict[str, str]:
-    """The environment of an ansible command run from the checkout: its ansible.cfg, this venv first."""
-    return {
-        **os.environ,
-        "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"),
-        "ANSIBLE_NOCOLOR": "1",
-        "ANSIBLE_FORCE_COLOR": "0",
-        "ANSIBLE_LOCALHOST_WARNING": "0",
-        "ANSIBLE_INVENTORY_UNPARSED_WARNING": "0",
-        "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
-        **extra,
-    }
-
-
-def _playbook(path: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    """ansible-playbook on this host, local connection, with the venv's Python for modules."""
-    command = [
-        str(BIN / "ansible-playbook"),
-        "-i",
-        "localhost,",
-        "-c",
-        "local",
-        "-e",
-        f"ansible_python_interpreter={sys.executable}",
-        *args,
-        str(path),
-    ]
-    return subprocess.run(command, cwd=ROOT, env=_ansible_env(**env), capture_output=True, text=True)
 
 
 def _role_files(role: str, folders: tuple[str, ...]) -> list[Path]:
@@ -257,7 +227,7 @@ def test_the_driver_role_picks_each_platforms_packages_at_the_branch(
             open=str(open_modules).lower(),
         )
     )
-    result = _playbook(play)
+    result = local_playbook(play)
     assert result.returncode == 0, result.stdout + result.stderr
     rendered = json.loads(result_file.read_text())
     assert (rendered["url"], rendered["packages"], rendered["stream"]) == (url, packages, stream)
@@ -332,7 +302,7 @@ def test_the_driver_role_reads_apt_candidates_and_dnf_streams(tmp_path, policy, 
             streams=json.dumps(streams),
         )
     )
-    result = _playbook(play)
+    result = local_playbook(play)
     assert result.returncode == 0, result.stdout + result.stderr
     rendered = json.loads(result_file.read_text())
     assert (rendered["candidate"], rendered["branch"], rendered["streams"]) == expected
@@ -355,14 +325,14 @@ BOTH_ROLES = """\
 def test_a_playbook_of_both_roles_passes_the_syntax_check(tmp_path):
     play = tmp_path / "play.yml"
     play.write_text(BOTH_ROLES.format(gpu="true"))
-    result = _playbook(play, "--syntax-check")
+    result = local_playbook(play, "--syntax-check")
     assert result.returncode == 0, result.stdout + result.stderr
 
 
 @pytest.mark.parametrize("role", ROLES)
 @pytest.mark.parametrize("playbook", ["converge.yml", "verify.yml"])
 def test_the_molecule_playbooks_pass_the_syntax_check(role, playbook):
-    result = _playbook(ROLES_DIR / role / "molecule" / "default" / playbook, "--syntax-check")
+    result = local_playbook(ROLES_DIR / role / "molecule" / "default" / playbook, "--syntax-check")
     assert result.returncode == 0, result.stdout + result.stderr
 
 
@@ -370,7 +340,7 @@ def test_on_a_host_without_gpus_both_roles_only_say_they_skipped(tmp_path):
     # This machine has no GPU: a real run, which must change nothing and say so once per role.
     play = tmp_path / "play.yml"
     play.write_text(BOTH_ROLES.format(gpu="false"))
-    result = _playbook(play)
+    result = local_playbook(play)
     out = " ".join(result.stdout.split())  # the YAML callback wraps long messages
     assert result.returncode == 0, result.stdout + result.stderr
     assert re.search(r"localhost\s+: ok=\d+\s+changed=0\s+unreachable=0\s+failed=0", out), out
@@ -388,7 +358,7 @@ def test_on_a_host_without_gpus_both_roles_only_say_they_skipped(tmp_path):
 def test_a_role_refuses_to_run_without_being_told_whether_there_is_a_gpu(tmp_path, role):
     play = tmp_path / "play.yml"
     play.write_text(f"- name: Apply {role}.\n  hosts: all\n  gather_facts: false\n  roles: [{role}]\n")
-    result = _playbook(play)
+    result = local_playbook(play)
     assert result.returncode != 0
     assert f"{role}_gpu_present" in result.stdout + result.stderr
 
@@ -460,7 +430,7 @@ def test_the_driver_query_reads_what_nvidia_smi_answers(tmp_path, lines, code, a
     result_file = tmp_path / "result.json"
     play = tmp_path / "query.yml"
     play.write_text(QUERY.format(result=result_file))
-    result = _playbook(play, PATH=f"{stub}{os.pathsep}{BIN}{os.pathsep}{os.environ.get('PATH', '')}")
+    result = local_playbook(play, PATH=f"{stub}{os.pathsep}{BIN}{os.pathsep}{os.environ.get('PATH', '')}")
     assert result.returncode == 0, result.stdout + result.stderr
     assert json.loads(result_file.read_text()) == {"at_branch": at_branch, "versions": versions}
 
@@ -477,7 +447,7 @@ def test_without_nvidia_smi_the_driver_does_not_answer(tmp_path):
     empty = tmp_path / "empty"
     empty.mkdir()
     # PATH without any nvidia-smi (this machine has none either).
-    result = _playbook(play, PATH=f"{empty}{os.pathsep}{BIN}{os.pathsep}/usr/bin{os.pathsep}/bin")
+    result = local_playbook(play, PATH=f"{empty}{os.pathsep}{BIN}{os.pathsep}/usr/bin{os.pathsep}/bin")
     assert result.returncode == 0, result.stdout + result.stderr
     assert json.loads(result_file.read_text()) == {"at_branch": False, "versions": []}
 
@@ -496,7 +466,7 @@ def test_ansible_lint_production_profile_passes_on_both_roles():
         "--nocolor",
     ]
     command += [str((ROLES_DIR / role).relative_to(ROOT)) for role in ROLES]
-    result = subprocess.run(command, cwd=ROOT, env=_ansible_env(), capture_output=True, text=True)
+    result = subprocess.run(command, cwd=ROOT, env=ansible_env(), capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
 
 
@@ -508,6 +478,6 @@ def test_the_molecule_scenario_is_valid(role):
     if not molecule.exists():
         pytest.skip("molecule is not installed (pip install -e '.[dev]')")
     result = subprocess.run(
-        [str(molecule), "syntax"], cwd=ROLES_DIR / role, env=_ansible_env(), capture_output=True, text=True
+        [str(molecule), "syntax"], cwd=ROLES_DIR / role, env=ansible_env(), capture_output=True, text=True
     )
     assert result.returncode == 0, result.stdout + result.stderr

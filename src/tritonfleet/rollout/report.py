@@ -19,7 +19,7 @@ from tritonfleet.files import read_text
 
 OUTCOME_FILE = "outcome.json"
 TARGETED_FILE = "targeted"  # written when the run's validation targets the host
-STATUSES = ("serving", "rolled back", "failed")
+STATUSES = ("serving", "rolled back")  # what site.yml records; a host it could not record has none
 
 
 @dataclass(frozen=True)
