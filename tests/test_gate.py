@@ -253,3 +253,18 @@ def test_an_expected_model_the_index_lacks_is_checked_as_absent(monkeypatch):
     found = smoke.discover(settings, endpoint).models
     assert [(entry.name, entry.state) for entry in found] == [("tiny-llama", "READY"), ("llama-8b", "ABSENT")]
     assert found[1].reason == "expected, but not in the repository index"
+
+
+def test_the_suite_runs_without_the_plugins_installed_beside_it(monkeypatch, tmp_path: Path):
+    # A dev environment's pytest plugins (hypothesis, anyio, ...) add a second per host to every gate.
+    seen: dict[str, str] = {}
+
+    def fake_run(command, **kwargs):
+        seen.update(kwargs["env"])
+        return gate.subprocess.CompletedProcess(command, 4, "", "no tests ran")
+
+    monkeypatch.setattr(gate.triton, "reachable", lambda *args, **kwargs: "")
+    monkeypatch.setattr(gate.subprocess, "run", fake_run)
+    result = gate.run_host(parse_target("h1=http://10.0.0.7:8000"), gate.Options(suite=tmp_path))
+    assert seen["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] == "1"
+    assert result.status == gate.ERROR

@@ -38,6 +38,23 @@ def test_cli_prints_one_value_and_the_whole_file(cli):
     assert '"vllm_version"' in cli("versions").out
 
 
+def test_cli_prints_many_keys_one_per_line_in_order(cli):
+    pinned = versions.load()
+    result = cli("versions", "cpu_stack.python", "triton.release", "cpu_stack.wheels.torch")
+    assert result.code == 0
+    assert result.out.splitlines() == [
+        pinned.cpu_stack.python,
+        pinned.triton.release,
+        pinned.cpu_stack.wheels.torch,
+    ]
+
+
+def test_an_unknown_key_among_many_prints_no_value(cli):
+    result = cli("versions", "cpu_stack.python", "triton.nope")
+    assert (result.code, result.out) == (2, "")
+    assert "triton.nope: no such key" in result.err
+
+
 def test_cli_names_an_unknown_key(cli):
     result = cli("versions", "triton.nope")
     assert result.code == 2

