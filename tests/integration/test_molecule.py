@@ -3,15 +3,23 @@
 Each scenario boots the simulated fleet's host image (Debian booted by systemd, `scripts/fleet image`,
 cached by content) as containers of its own, named molecule-<role>..., never one of the fleet's; it
 converges the role there, converges again where the role changes the host (idempotence), verifies the
-host's real state, and removes its containers and their volumes. Measured on the CI machine kind, the
-image cached (the spread is other work on the machine): container_runtime (a bookworm and a trixie
-host) 77 to 117 s, host_base 30 to 36 s, nvidia_driver and nvidia_container_toolkit 17 to 23 s each,
-gpu_facts 13 to 18 s, validate 11 to 15 s; 3 to 4 minutes in all.
+host's real state, and removes its containers and their volumes.
 
-triton_service, images and gate have no scenario: the first needs Docker on the host and the 4 GB CPU
-image in its engine (a minute to load, half a minute more until Triton is ready), images builds that
-image and pushes it to a TLS registry (about two minutes), and gate needs a Triton server that serves.
-tests/integration/test_deploy.py runs them end to end on the simulated fleet.
+images and gate run on the control node, as site.yml runs them, and never contact their host. images
+saves the CPU image to its archive in build/deploy/archives (the rollout's, so the 4 GB `docker save`
+happens once per image ID) and records it in the scenario's own folder. gate runs the smoke suite
+against a Triton server of its own (compose.yaml's triton-cpu as a one-off container of the compose
+project molecule-gate, no port published), which its cleanup step removes. triton_service installs
+Docker on its host, which copies, checks and loads that archive (no registry) and serves the tiny
+model. The three need the CPU image: it is built first (`make image-cpu`, cached by content), so that
+no scenario's time includes a cold build.
+
+Measured on the CI machine kind, the images cached (the spread is other work on the machine):
+triton_service 275 to 305 s (a 4 GB archive copied and loaded, then a CPU engine started),
+container_runtime (a bookworm and a trixie host) 77 to 117 s, gate 77 to 112 s, images 48 to 57 s,
+host_base 30 to 36 s, nvidia_driver and nvidia_container_toolkit 17 to 23 s each, gpu_facts 13 to 18 s,
+validate 11 to 15 s; 10 to 13 minutes in all. A new CPU image adds its `docker save` (about a minute)
+to the first of images and triton_service to run.
 """
 
 from __future__ import annotations
@@ -39,6 +47,8 @@ SCENARIO_ROLES = sorted(path.parts[-4] for path in ROLES_DIR.glob("*/molecule/de
 IMAGE_VARS = {"bookworm": "TRITONFLEET_FLEET_HOST_IMAGE", "trixie": "TRITONFLEET_FLEET_HOST_IMAGE_TRIXIE"}
 # A cold image takes a debootstrap and a build (about a minute); a cached one under a second.
 IMAGE_TIMEOUT = 900
+# The scenarios that build, save, load or serve the CPU image.
+CPU_IMAGE_ROLES = {"gate", "images", "triton_service"}
 SCENARIO_TIMEOUT = 600
 TAIL = 6000
 
@@ -59,6 +69,14 @@ def host_image(suite: str) -> str:
     )
     assert done.returncode == 0, f"scripts/fleet image {suite} failed:\n{done.stderr[-4000:]}"
     return done.stdout.splitlines()[-1]
+
+
+@functools.cache
+def cpu_image() -> None:
+    """The CPU reference image, as `make up PROFILE=cpu` builds it (cached by content; cold, minutes)."""
+    _docker()
+    built = make("image-cpu")
+    assert built.returncode == 0, f"make image-cpu failed:\n{built.stdout[-2000:]}\n{built.stderr[-4000:]}"
 
 
 def molecule_test(role: str, env: dict[str, str]) -> tuple[int | None, str]:
@@ -88,14 +106,26 @@ def molecule_test(role: str, env: dict[str, str]) -> tuple[int | None, str]:
 
 def test_each_role_with_a_scenario_is_collected():
     # A scenario folder renamed or lost would otherwise drop out of the parametrization unnoticed.
-    expected = {"container_runtime", "gpu_facts", "host_base", "nvidia_container_toolkit", "nvidia_driver"}
-    assert expected | {"validate"} <= set(SCENARIO_ROLES)
+    expected = {
+        "container_runtime",
+        "gate",
+        "gpu_facts",
+        "host_base",
+        "images",
+        "nvidia_container_toolkit",
+        "nvidia_driver",
+        "triton_service",
+        "validate",
+    }
+    assert expected <= set(SCENARIO_ROLES)
 
 
 @pytest.mark.parametrize("role", SCENARIO_ROLES)
 def test_the_role_passes_its_molecule_scenario(role: str):
     scenario = (ROLES_DIR / role / "molecule" / "default" / "molecule.yml").read_text()
     images = {var: host_image(suite) for suite, var in IMAGE_VARS.items() if f"${{{var}:" in scenario}
+    if role in CPU_IMAGE_ROLES:
+        cpu_image()
     env = {
         **os.environ,
         **images,
