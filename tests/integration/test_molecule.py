@@ -15,7 +15,7 @@ model. The three need the CPU image: it is built first (`make image-cpu`, cached
 no scenario's time includes a cold build.
 
 Measured on the CI machine kind, the images cached (the spread is other work on the machine):
-triton_service 275 to 305 s (a 4 GB archive copied and loaded, then a CPU engine started),
+triton_service 250 to 305 s (a 4 GB archive copied and loaded, then a CPU engine started),
 container_runtime (a bookworm and a trixie host) 77 to 117 s, gate 77 to 112 s, images 48 to 57 s,
 host_base 30 to 36 s, nvidia_driver and nvidia_container_toolkit 17 to 23 s each, gpu_facts 13 to 18 s,
 validate 11 to 15 s; 10 to 13 minutes in all. A new CPU image adds its `docker save` (about a minute)
