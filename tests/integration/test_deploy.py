@@ -136,6 +136,31 @@ def test_check_mode_runs_and_changes_nothing(fleet: dict):
     assert {host: current_release(host) for host in HOSTS} == releases
 
 
+def test_old_releases_beyond_the_kept_ones_are_removed_but_never_the_previous_one(fleet: dict):
+    """Three older releases on the canary, the oldest named by `previous`: with 3 kept (the default),
+    the second oldest goes, and the host's server is not restarted for it."""
+    host = "tf-host-1"
+    serving = current_release(host)
+    started = server_started_at(host)
+    old = ["0ld000000001", "0ld000000002", "0ld000000003"]
+    for day, name in enumerate(old, start=1):
+        folder = f"{RELEASES}/releases/{name}"
+        host_exec(host, "mkdir", "-p", f"{folder}/model_repository/tiny-llama")
+        host_exec(host, "touch", f"{folder}/.complete")
+        host_exec(host, "touch", "-h", "-d", f"2020-01-0{day} 00:00", folder)
+    host_exec(host, "ln", "-sfn", f"{RELEASES}/releases/{old[0]}", f"{RELEASES}/previous")
+    try:
+        done = deploy()
+        assert done.returncode == 0, said(done)
+        changed = {h: c["changed"] for h, c in recap(done.stdout).items()}
+        assert changed == {host: 1, "tf-host-2": 0}, said(done)
+        held = host_exec(host, "ls", f"{RELEASES}/releases").stdout.split()
+        assert sorted(held) == sorted([old[0], old[2], serving])
+        assert current_release(host) == serving and server_started_at(host) == started
+    finally:
+        host_exec(host, "rm", "-rf", f"{RELEASES}/previous", *(f"{RELEASES}/releases/{n}" for n in old))
+
+
 def test_a_broken_release_fails_the_canary_which_returns_to_its_previous_release(fleet: dict, tmp_path: Path):
     good = {host: current_release(host) for host in HOSTS}
     untouched = server_started_at("tf-host-2")
