@@ -10,7 +10,9 @@ task timestamps how long the canary took from its failed release to its previous
 gated again. forks (ansible.cfg: 16) exceed every N here, and pipelining is on.
 
 This is a benchmark, not a test: it prints figures; it asserts only that each run ended as expected.
-The hosts share this machine's 2 cores, so N CPU engines starting at once slow each other down.
+The hosts share this machine's 2 cores, so N CPU engines starting at once slow each other down, and
+"CPU busy" (this machine's busy share during the one-batch no-op, from /proc/stat) says when a no-op
+is bound by those cores rather than by forks: then its time grows with N however many forks there are.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
@@ -50,9 +53,34 @@ def fleet_up(hosts: int) -> None:
     )
 
 
-def playbook(*extra: str) -> tuple[float, subprocess.CompletedProcess[str]]:
+def cpu_jiffies() -> tuple[int, int]:
+    """(busy, total) CPU time of this machine so far, from /proc/stat's first line."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:9]]
+    idle = fields[3] + fields[4]  # idle and iowait
+    return sum(fields) - idle, sum(fields)
+
+
+def busy_since(before: tuple[int, int]) -> float:
+    """The share of this machine's CPU time that was busy since BEFORE (0 to 1)."""
+    busy, total = cpu_jiffies()
+    return (busy - before[0]) / max(total - before[1], 1)
+
+
+@dataclass(frozen=True)
+class Run:
+    """One playbook run: its wall time, the share of this machine's CPU that was busy meanwhile (the
+    hosts share its cores with Ansible, so a time that grows with N at a saturated CPU says so), and
+    what it printed."""
+
+    seconds: float
+    busy: float
+    done: subprocess.CompletedProcess[str]
+
+
+def playbook(*extra: str) -> Run:
     env = {**os.environ, "ANSIBLE_CALLBACKS_ENABLED": "ansible.posix.profile_tasks"}
     start = time.monotonic()
+    before = cpu_jiffies()
     done = subprocess.run(
         [*PLAYBOOK, "ansible/site.yml", "--limit", "sim_fleet", *extra],
         cwd=ROOT,
@@ -60,7 +88,7 @@ def playbook(*extra: str) -> tuple[float, subprocess.CompletedProcess[str]]:
         capture_output=True,
         text=True,
     )
-    return time.monotonic() - start, done
+    return Run(time.monotonic() - start, busy_since(before), done)
 
 
 def expect(done: subprocess.CompletedProcess[str], ok: bool, what: str) -> None:
@@ -106,27 +134,29 @@ def main() -> None:
     table = Table(
         title="bench-deploy: ansible/site.yml on the simulated fleet (seconds)", title_justify="left"
     )
-    for column in ("hosts", "from bare", "no-op, canary batches", "no-op, one batch", "no-op / host"):
+    columns = ("hosts", "from bare", "no-op, canary batches", "no-op, one batch", "no-op / host", "CPU busy")
+    for column in columns:
         table.add_column(column, justify="right")
     noop_two = None
     for hosts in sizes:
         fleet_up(hosts)
-        bare, done = playbook()
-        expect(done, True, f"the deploy to {hosts} bare host(s)")
-        noop, done = playbook()
-        expect(done, True, "the no-op redeploy")
-        flat, done = playbook("-e", '{"tritonfleet_serial": ["100%"]}')
-        expect(done, True, "the no-op redeploy in one batch")
+        bare = playbook()
+        expect(bare.done, True, f"the deploy to {hosts} bare host(s)")
+        noop = playbook()
+        expect(noop.done, True, "the no-op redeploy")
+        flat = playbook("-e", '{"tritonfleet_serial": ["100%"]}')
+        expect(flat.done, True, "the no-op redeploy in one batch")
         if hosts == 2:
-            noop_two = noop
-        table.add_row(str(hosts), f"{bare:.0f}", f"{noop:.1f}", f"{flat:.1f}", f"{flat / hosts:.1f}")
+            noop_two = noop.seconds
+        figures = (bare.seconds, noop.seconds, flat.seconds, flat.seconds / hosts)
+        table.add_row(str(hosts), *(f"{f:.1f}" for f in figures), f"{flat.busy:.0%}")
     with tempfile.TemporaryDirectory() as scratch:
         repo = broken_repository(Path(scratch))
-        failed, done = playbook(
+        failed = playbook(
             "-e", f"validate_model_repository={repo}", "-e", f"triton_service_model_repository={repo}"
         )
-        expect(done, False, "the broken release")
-        back = rollback_seconds(done.stdout)
+        expect(failed.done, False, "the broken release")
+        back = rollback_seconds(failed.done.stdout)
     console = wide_console()
     console.print(table)
     summary = Table(title="bench-deploy: goals", title_justify="left")
@@ -145,7 +175,7 @@ def main() -> None:
         f"{ROLLBACK_TARGET:.0f}",
         f"{back / ROLLBACK_TARGET:.2f}",
     )
-    summary.add_row("the whole failed run (canary only)", f"{failed:.0f}", "", "")
+    summary.add_row("the whole failed run (canary only)", f"{failed.seconds:.0f}", "", "")
     console.print(summary)
 
 
