@@ -29,6 +29,7 @@ LAYERS = {
     "backend": 4,
     "sizing": 5,
     "gates": 5,
+    "perf": 5,  # the performance gate: load generators' results, SLOs, baselines
     "rollout": 6,  # the rollout's decisions: placement, releases, reports (ansible/plugins call it)
     "cli": 7,
     "__main__": 8,
