@@ -22,8 +22,8 @@ from helpers import error_line
 from strategies import mutations
 
 FIXTURES = Path(__file__).parent / "fixtures" / "perf"
-AIPERF = FIXTURES / "aiperf-0.13.0-template-stream.json"
-GENAI_PERF = FIXTURES / "genai-perf-0.0.16-exporter.json"
+AIPERF = FIXTURES / "aiperf-template-stream.json"
+GENAI_PERF = FIXTURES / "genai-perf-exporter.json"
 
 
 def data(path: Path) -> dict:
@@ -159,7 +159,7 @@ def test_a_bad_export_is_one_line_naming_the_field(exported: dict, tool, line: s
 
 def test_a_file_that_is_not_json_is_named(tmp_path: Path):
     path = tmp_path / "profile_export_aiperf.json"
-    path.write_text('{"aiperf_version": "0.13.0",')
+    path.write_text('{"aiperf_version": "0.x",')
     with pytest.raises(InputError) as excinfo:
         parse_export(path)
     assert error_line(excinfo).startswith(f"{path}: line 1:")

@@ -10,7 +10,7 @@ from pydantic import ValidationError
 from tritonfleet.perf.results import Latency, Measured, parse_export
 from tritonfleet.perf.slo import Slo, judge
 
-AIPERF = Path(__file__).parent / "fixtures" / "perf" / "aiperf-0.13.0-template-stream.json"
+AIPERF = Path(__file__).parent / "fixtures" / "perf" / "aiperf-template-stream.json"
 
 
 def run(ttft_p99: float = 14.0, itl_p99: float | None = 5.0, tokens_per_s: float = 300.0, **more) -> Measured:

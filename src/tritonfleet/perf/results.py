@@ -1,7 +1,8 @@
 """What a load generator measured, in one model for GenAI-Perf and AIPerf.
 
-Both tools write one JSON export per run with the same metric names: GenAI-Perf 0.0.16's
-`profile_export_genai_perf.json` and AIPerf 0.13.0's `profile_export_aiperf.json`. Per-request metrics
+Both tools write one JSON export per run with the same metric names: GenAI-Perf's
+`profile_export_genai_perf.json` and AIPerf's `profile_export_aiperf.json` (the versions pinned in
+images/versions.yaml). Per-request metrics
 (time_to_first_token, inter_token_latency, request_latency, ...) carry a unit and percentiles; whole-run
 ones (request_throughput, output_token_throughput, request_count) carry a unit and `avg` only.
 `parse_export` reads either into `Measured`. Whatever the text, the answer is a Measured or one
