@@ -50,7 +50,7 @@ class ActionModule(ActionBase):
         changed: list[str] = []
         diffs: list[dict[str, str]] = []
         try:
-            wanted = [self._wanted(entry, read_text) for entry in args.get("files") or []]
+            wanted = [_wanted(entry) for entry in args.get("files") or []]
             for pattern in args.get("remove") or []:
                 # A pattern's folders may be globs too (hosts/*/outcome.json): Path.glob takes no root.
                 for found in sorted(glob.glob(str(pattern))):  # noqa: PTH207
@@ -81,12 +81,13 @@ class ActionModule(ActionBase):
             result["diff"] = diffs
         return result
 
-    @staticmethod
-    def _wanted(entry: Any, read_text: Any) -> tuple[Path, str]:
-        from tritonfleet.errors import InputError
 
-        if not isinstance(entry, dict) or "path" not in entry or ("content" in entry) == ("src" in entry):
-            raise InputError(ACTION, "files", f"each entry needs path and one of content or src: {entry!r}")
-        path = Path(str(entry["path"]))
-        text = read_text(str(entry["src"])) if "src" in entry else str(entry["content"])
-        return path, text
+def _wanted(entry: Any) -> tuple[Path, str]:
+    """A `files` entry as the path to write and its text (a src file's text, read as it is)."""
+    from tritonfleet.errors import InputError
+    from tritonfleet.files import read_text
+
+    if not isinstance(entry, dict) or "path" not in entry or ("content" in entry) == ("src" in entry):
+        raise InputError(ACTION, "files", f"each entry needs path and one of content or src: {entry!r}")
+    text = read_text(str(entry["src"])) if "src" in entry else str(entry["content"])
+    return Path(str(entry["path"])), text
